@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Idempotent set-up for dt-r1 on a fresh Debian machine with Rust and Python 3.
+#
+# Creates .venv with the pinned reference implementations (pycocotools, rouge-score,
+# sacrebleu, pycocoevalcap, …) that the tests cross-check against. Re-running it is cheap:
+# pip runs only when scripts/ref/requirements.txt changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip lives there).
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  echo "setup: installing python3-venv (apt)" >&2
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq python3-venv
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  python3 -m venv .venv
+fi
+
+stamp=.venv/.requirements.sha256
+want=$(sha256sum scripts/ref/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  echo "setup: installing reference implementations into .venv (pip)" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/ref/requirements.txt
+  echo "$want" > "$stamp"
+fi
