@@ -21,9 +21,27 @@ pub enum RleError {
     #[error("compressed RLE counts: string ends inside a number at offset {offset}")]
     Truncated { offset: usize },
     /// A decoded run is negative or too large (the string is corrupt).
-    #[error("compressed RLE counts: run {index} decodes to {value}, which is not a valid run length")]
+    #[error(
+        "compressed RLE counts: run {index} decodes to {value}, which is not a valid run length"
+    )]
     BadRun { index: usize, value: i64 },
     /// Two masks that must share a size do not.
     #[error("mask sizes differ: [{h1}, {w1}] vs [{h2}, {w2}]")]
     SizeMismatch { h1: u32, w1: u32, h2: u32, w2: u32 },
+    /// `iscrowd` must have one flag per ground-truth mask.
+    #[error("iscrowd has {crowd} flags but there are {gts} ground-truth masks")]
+    CrowdLen { crowd: usize, gts: usize },
+    /// Merging needs at least one mask to know the size.
+    #[error("cannot merge an empty list of masks")]
+    EmptyMerge,
+    /// A polygon that cannot be rasterised.
+    #[error("bad polygon: {reason}")]
+    BadPolygon { reason: String },
+    /// A resize target that is zero or too large.
+    #[error("cannot resize to [{h}, {w}]: {reason}")]
+    BadResize {
+        h: u32,
+        w: u32,
+        reason: &'static str,
+    },
 }

@@ -11,9 +11,14 @@
 
 mod codec;
 mod error;
+mod ops;
+mod poly;
+mod resize;
 
 pub use codec::{decode_counts_string, encode_counts_string};
 pub use error::RleError;
+pub use ops::{intersection_area, intersection_union, iou, iou_matrix, merge, union_area};
+pub use resize::MAX_PIXELS;
 
 use serde::{Deserialize, Serialize};
 
@@ -197,7 +202,12 @@ impl Rle {
             ys = ys.min(y);
             ye = ye.max(y);
         }
-        [xs as f64, ys as f64, (xe - xs + 1) as f64, (ye - ys + 1) as f64]
+        [
+            xs as f64,
+            ys as f64,
+            (xe - xs + 1) as f64,
+            (ye - ys + 1) as f64,
+        ]
     }
 }
 

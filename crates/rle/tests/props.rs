@@ -1,0 +1,114 @@
+//! Property tests: round trips, and no panic on hostile input.
+
+use dtr1_rle::{decode_counts_string, encode_counts_string, intersection_union, iou, merge, Rle};
+use proptest::prelude::*;
+
+fn mask_strategy() -> impl Strategy<Value = (u32, u32, Vec<u8>)> {
+    (1u32..24, 1u32..24).prop_flat_map(|(h, w)| {
+        (
+            Just(h),
+            Just(w),
+            proptest::collection::vec(0u8..2, (h * w) as usize),
+        )
+    })
+}
+
+fn pair_strategy() -> impl Strategy<Value = (u32, u32, Vec<u8>, Vec<u8>)> {
+    (1u32..20, 1u32..20).prop_flat_map(|(h, w)| {
+        let n = (h * w) as usize;
+        (
+            Just(h),
+            Just(w),
+            proptest::collection::vec(0u8..2, n),
+            proptest::collection::vec(0u8..2, n),
+        )
+    })
+}
+
+proptest! {
+    #[test]
+    fn dense_round_trip((h, w, m) in mask_strategy()) {
+        let r = Rle::encode_row_major(h, w, &m).unwrap();
+        prop_assert_eq!(r.decode_row_major(), m.clone());
+        prop_assert_eq!(r.area(), m.iter().filter(|&&v| v != 0).count() as u64);
+        let s = r.to_counts_string();
+        prop_assert_eq!(Rle::from_string(h, w, &s).unwrap(), r.clone());
+        let json = serde_json::to_string(&r).unwrap();
+        prop_assert_eq!(serde_json::from_str::<Rle>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn string_codec_round_trips_any_runs(counts in proptest::collection::vec(0u32..u32::MAX, 0..40)) {
+        let s = encode_counts_string(&counts);
+        prop_assert_eq!(decode_counts_string(&s).unwrap(), counts);
+    }
+
+    #[test]
+    fn decoder_never_panics_on_strings(s in ".{0,64}") {
+        let _ = decode_counts_string(&s);
+        let _ = Rle::from_string(7, 9, &s);
+    }
+
+    #[test]
+    fn decoder_never_panics_on_alphabet_strings(s in "[0-o]{0,64}") {
+        // Strings from the right alphabet still decode to errors, never panics.
+        if let Ok(c) = decode_counts_string(&s) {
+            prop_assert_eq!(encode_counts_string(&c).len() <= s.len() + 8 * c.len(), true);
+        }
+    }
+
+    #[test]
+    fn json_decoder_never_panics(h in 0u32..5, w in 0u32..5, counts in proptest::collection::vec(any::<u32>(), 0..8)) {
+        let json = serde_json::json!({"size": [h, w], "counts": counts}).to_string();
+        if let Ok(r) = serde_json::from_str::<Rle>(&json) {
+            prop_assert_eq!(r.counts().iter().map(|&c| u64::from(c)).sum::<u64>(), u64::from(h) * u64::from(w));
+        }
+    }
+
+    #[test]
+    fn set_ops_agree_with_dense((h, w, a, b) in pair_strategy()) {
+        let ra = Rle::encode_row_major(h, w, &a).unwrap();
+        let rb = Rle::encode_row_major(h, w, &b).unwrap();
+        let inter = a.iter().zip(&b).filter(|(x, y)| **x != 0 && **y != 0).count() as u64;
+        let uni = a.iter().zip(&b).filter(|(x, y)| **x != 0 || **y != 0).count() as u64;
+        prop_assert_eq!(intersection_union(&ra, &rb).unwrap(), (inter, uni));
+        let u = merge(&[ra.clone(), rb.clone()], false).unwrap();
+        prop_assert_eq!(u.area(), ra.area() + rb.area() - inter);
+        let n = merge(&[ra.clone(), rb.clone()], true).unwrap();
+        prop_assert_eq!(n.area(), inter);
+        let x = iou(&ra, &rb, false).unwrap();
+        prop_assert!((0.0..=1.0).contains(&x));
+        prop_assert_eq!(x, iou(&rb, &ra, false).unwrap());
+    }
+
+    #[test]
+    fn resize_is_identity_at_same_size((h, w, m) in mask_strategy()) {
+        let r = Rle::encode_row_major(h, w, &m).unwrap();
+        prop_assert_eq!(r.resize(h, w).unwrap(), r);
+    }
+}
+
+#[test]
+fn corrupt_inputs_give_named_errors() {
+    let e = Rle::from_counts(2, 2, vec![1, 2]).unwrap_err().to_string();
+    assert!(e.contains("sum to 3") && e.contains("[2, 2]"), "{e}");
+    let e = decode_counts_string("0 1").unwrap_err().to_string();
+    assert!(e.contains("offset 1"), "{e}");
+    let e = decode_counts_string("P").unwrap_err().to_string();
+    assert!(e.contains("ends inside a number"), "{e}");
+    let e = serde_json::from_str::<Rle>(r#"{"size":[2,2],"counts":"oooooooooooooooo1"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a valid run length"), "{e}");
+    let a = Rle::empty(2, 3);
+    let b = Rle::empty(3, 2);
+    assert!(iou(&a, &b, false)
+        .unwrap_err()
+        .to_string()
+        .contains("sizes differ"));
+    assert!(merge(&[], false).is_err());
+    assert!(Rle::from_polygon(&[0.0, 1.0, 2.0], 4, 4).is_err());
+    assert!(Rle::from_polygon(&[0.0, 1.0, f64::NAN, 2.0, 3.0, 3.0], 4, 4).is_err());
+    assert!(a.resize(0, 3).is_err());
+    assert!(a.resize(1 << 20, 1 << 20).is_err());
+}
