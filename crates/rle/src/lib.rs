@@ -248,3 +248,33 @@ impl<'de> Deserialize<'de> for Rle {
         .map_err(serde::de::Error::custom)
     }
 }
+
+impl Rle {
+    /// Mean position of the foreground pixels' centres, `[x, y]` in continuous pixel
+    /// coordinates (pixel `(col, row)` has centre `(col + 0.5, row + 0.5)`); `None` when
+    /// the mask is empty. Computed on runs without decoding.
+    pub fn centroid(&self) -> Option<[f64; 2]> {
+        let h = u64::from(self.h);
+        let (mut n, mut sx, mut sy) = (0u64, 0f64, 0f64);
+        let mut pos = 0u64;
+        for (i, &c) in self.counts.iter().enumerate() {
+            let c = u64::from(c);
+            if i % 2 == 1 {
+                // Split the run at column boundaries: within a column, rows are consecutive.
+                let (mut p, end) = (pos, pos + c);
+                while p < end {
+                    let (x, y0) = (p / h, p % h);
+                    let y1 = (y0 + (end - p)).min(h);
+                    let k = y1 - y0;
+                    n += k;
+                    sx += (x as f64 + 0.5) * k as f64;
+                    // Sum of (y + 0.5) for y in y0..y1.
+                    sy += (y0 + y1 - 1) as f64 * k as f64 / 2.0 + 0.5 * k as f64;
+                    p += k;
+                }
+            }
+            pos += c;
+        }
+        (n > 0).then(|| [sx / n as f64, sy / n as f64])
+    }
+}

@@ -112,3 +112,26 @@ fn corrupt_inputs_give_named_errors() {
     assert!(a.resize(0, 3).is_err());
     assert!(a.resize(1 << 20, 1 << 20).is_err());
 }
+
+proptest! {
+    #[test]
+    fn centroid_matches_dense((h, w, m) in mask_strategy()) {
+        let r = Rle::encode_row_major(h, w, &m).unwrap();
+        let (mut n, mut sx, mut sy) = (0.0, 0.0, 0.0);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                if m[y * w as usize + x] != 0 {
+                    n += 1.0;
+                    sx += x as f64 + 0.5;
+                    sy += y as f64 + 0.5;
+                }
+            }
+        }
+        match r.centroid() {
+            None => prop_assert_eq!(n, 0.0),
+            Some([cx, cy]) => {
+                prop_assert!((cx - sx / n).abs() < 1e-9 && (cy - sy / n).abs() < 1e-9);
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The compact prompt form round-trips, and its parser never panics.
+
+use dtr1_twin::compact::{keep_compact_fields, parse_compact, to_compact, token_proxy};
+use dtr1_twin::{
+    example, Attributes, DepthStats, Event, EventKind, ImageTwin, Motion, Object, PathPoint,
+    Relation, RelationKind, Track, Twin, VideoTwin, SCHEMA_VERSION,
+};
+use proptest::prelude::*;
+
+/// Numbers with the compact form's precision: k / 10^d.
+fn num(max: i64, decimals: u32) -> impl Strategy<Value = f64> {
+    let p = 10i64.pow(decimals);
+    (-max * p..=max * p).prop_map(move |k| k as f64 / p as f64)
+}
+
+fn unit(decimals: u32) -> impl Strategy<Value = f64> {
+    let p = 10i64.pow(decimals);
+    (0..=p).prop_map(move |k| k as f64 / p as f64)
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z_]{0,8}",
+        "[a-z]+ [a-z]+",
+        "[ -~]{1,12}".prop_filter("non-blank", |s| !s.trim().is_empty()),
+        "\\PC{1,6}".prop_filter("non-blank", |s| !s.trim().is_empty()),
+    ]
+}
+
+fn attrs() -> impl Strategy<Value = Attributes> {
+    (
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        proptest::collection::btree_map("x[a-z]{1,5}", text(), 0..3),
+    )
+        .prop_map(|(color, material, extra)| Attributes {
+            color,
+            material,
+            extra,
+            ..Default::default()
+        })
+}
+
+fn rels() -> impl Strategy<Value = Vec<Relation>> {
+    proptest::collection::vec(
+        (0..RelationKind::ALL.len(), 0u32..50).prop_map(|(k, to)| Relation {
+            kind: RelationKind::ALL[k],
+            to,
+        }),
+        0..4,
+    )
+}
+
+fn object() -> impl Strategy<Value = Object> {
+    (
+        (0u32..1000, text(), proptest::option::of(unit(3))),
+        proptest::option::of((num(2000, 2), num(2000, 2), num(2000, 2), num(2000, 2))),
+        proptest::option::of(0u64..1_000_000),
+        proptest::option::of((num(2000, 2), num(2000, 2))),
+        proptest::option::of((unit(3), unit(3), unit(3))),
+        attrs(),
+        rels(),
+    )
+        .prop_map(
+            |((id, label, score), bbox, area, c, d, attributes, relations)| {
+                let mut o = Object::new(id, label);
+                o.score = score;
+                o.bbox = bbox.map(|(a, b, c, d)| [a, b, c, d]);
+                o.area = area;
+                o.centroid = c.map(|(x, y)| [x, y]);
+                o.depth = d.map(|(mean, min, max)| DepthStats { mean, min, max });
+                o.attributes = attributes;
+                o.relations = relations;
+                o
+            },
+        )
+}
+
+fn track() -> impl Strategy<Value = Track> {
+    (
+        (0u32..100, text(), 0u32..50, 0u32..50),
+        proptest::option::of((
+            num(100, 2),
+            num(360, 2),
+            proptest::collection::vec((0u32..100, num(999, 2), num(999, 2)), 0..4),
+        )),
+        attrs(),
+        rels(),
+    )
+        .prop_map(|((id, label, a, b), motion, attributes, relations)| Track {
+            id,
+            label,
+            score: None,
+            first_frame: a.min(b),
+            last_frame: a.max(b),
+            frames: Default::default(),
+            motion: motion.map(|(speed, direction, path)| Motion {
+                speed,
+                direction,
+                path: path
+                    .into_iter()
+                    .map(|(frame, x, y)| PathPoint { frame, x, y })
+                    .collect(),
+            }),
+            attributes,
+            relations,
+        })
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    (
+        0..EventKind::ALL.len(),
+        0u32..100,
+        proptest::collection::vec(0u32..9, 1..3),
+    )
+        .prop_map(|(k, frame, tracks)| Event {
+            kind: EventKind::ALL[k],
+            frame,
+            tracks,
+        })
+}
+
+proptest! {
+    #[test]
+    fn image_round_trip(w in 1u32..5000, h in 1u32..5000, objects in proptest::collection::vec(object(), 0..6)) {
+        let twin = Twin::Image(ImageTwin { schema_version: SCHEMA_VERSION.into(), width: w, height: h, objects });
+        let text = to_compact(&twin);
+        prop_assert_eq!(parse_compact(&text).unwrap(), keep_compact_fields(&twin), "{}", text);
+    }
+
+    #[test]
+    fn video_round_trip(
+        fps in (100i64..6000).prop_map(|k| k as f64 / 100.0),
+        frames in 1u32..500,
+        tracks in proptest::collection::vec(track(), 0..4),
+        events in proptest::collection::vec(event(), 0..4),
+    ) {
+        let twin = Twin::Video(VideoTwin {
+            schema_version: SCHEMA_VERSION.into(), width: 64, height: 48, fps, frames, tracks, events,
+        });
+        let text = to_compact(&twin);
+        prop_assert_eq!(parse_compact(&text).unwrap(), keep_compact_fields(&twin), "{}", text);
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_text(s in "\\PC{0,200}") {
+        let _ = parse_compact(&s);
+    }
+
+    #[test]
+    fn parser_never_panics_on_mutated_twins(cut in 0usize..2000, insert in "[ -~]{0,3}", seed in 0u64..50) {
+        let text = to_compact(&Twin::Image(example::synthetic(4, seed)));
+        let mut chars: Vec<char> = text.chars().collect();
+        let at = cut % (chars.len() + 1);
+        chars.splice(at..(at + 2).min(chars.len()), insert.chars());
+        let mutated: String = chars.into_iter().collect();
+        if let Err(e) = parse_compact(&mutated) {
+            prop_assert!(e.line >= 1 && e.column >= 1);
+        }
+    }
+}
+
+#[test]
+fn errors_point_at_line_and_column() {
+    let e = parse_compact("image 10x10\n#1 cup box=[1,2,3]\n").unwrap_err();
+    assert_eq!((e.line, e.column), (2, 8));
+    assert!(e.message.contains("expected 4 numbers"), "{e}");
+    let e = parse_compact("image 10x10\n#1 cup rel=besides:2\n").unwrap_err();
+    assert!(e.message.contains("besides"), "{e}");
+    let e = parse_compact("picture 10x10\n").unwrap_err();
+    assert_eq!((e.line, e.column), (1, 1));
+    let e = parse_compact("image 10x10\n\n#x cup\n").unwrap_err();
+    assert_eq!(e.line, 3);
+    let e = parse_compact("image 10x10\n#1 \"cup\n").unwrap_err();
+    assert!(e.message.contains("unterminated"), "{e}");
+    let e = parse_compact("").unwrap_err();
+    assert!(e.message.contains("header"), "{e}");
+}
+
+#[test]
+fn quoted_labels_and_attributes_survive() {
+    let mut t = ImageTwin::new(10, 10);
+    let mut o = Object::new(1, "dining table");
+    o.attributes.color = Some("dark \"oak\" brown".into());
+    t.objects.push(o);
+    let twin = Twin::Image(t);
+    let text = to_compact(&twin);
+    assert_eq!(
+        text,
+        "image 10x10\n#1 \"dining table\" color=\"dark \\\"oak\\\" brown\"\n"
+    );
+    assert_eq!(parse_compact(&text).unwrap(), twin);
+}
+
+/// The compact form is much shorter than JSON. Prints the numbers for docs/benchmarks.md.
+#[test]
+fn compact_form_is_much_shorter_than_json_for_20_objects() {
+    let twin = Twin::Image(example::synthetic(20, 1));
+    let stripped = keep_compact_fields(&twin);
+    let compact = token_proxy(&to_compact(&twin));
+    let pretty = token_proxy(&stripped.to_json_pretty());
+    let pretty_masks = token_proxy(&twin.to_json_pretty());
+    let dense = match &stripped {
+        Twin::Image(t) => token_proxy(&serde_json::to_string(t).unwrap()),
+        Twin::Video(_) => unreachable!(),
+    };
+    println!("20-object twin: compact {compact:?}");
+    println!("20-object twin: pretty JSON without masks {pretty:?}");
+    println!("20-object twin: compact JSON without masks {dense:?}");
+    println!("20-object twin: pretty JSON with masks {pretty_masks:?}");
+    assert!(
+        compact.pieces * 2 < pretty.pieces,
+        "{compact:?} vs {pretty:?}"
+    );
+    assert!(compact.pieces < dense.pieces, "{compact:?} vs {dense:?}");
+    assert!(
+        compact.chars * 3 < pretty.chars,
+        "{compact:?} vs {pretty:?}"
+    );
+}
