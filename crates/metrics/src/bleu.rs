@@ -1,1 +1,1 @@
-//! TODO(helper): bleu
+//! bleu

@@ -1,1 +1,1 @@
-//! TODO(helper): cider
+//! cider

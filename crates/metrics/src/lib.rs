@@ -12,6 +12,8 @@
 //! | [`cider`] | CIDEr-D | `pycocoevalcap` |
 
 pub mod bleu;
+mod error;
+pub use error::MetricError;
 pub mod boxes;
 pub mod cider;
 pub mod jf;

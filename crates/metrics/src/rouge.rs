@@ -1,1 +1,1 @@
-//! TODO(helper): rouge
+//! rouge

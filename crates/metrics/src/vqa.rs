@@ -1,1 +1,1 @@
-//! TODO(helper): vqa
+//! vqa
