@@ -28,7 +28,10 @@ fn check(b: &[f64; 4]) -> Result<(), MetricError> {
     if b.iter().all(|v| v.is_finite()) {
         Ok(())
     } else {
-        Err(MetricError::NonFinite { what: "box IoU", value: format!("{b:?}") })
+        Err(MetricError::NonFinite {
+            what: "box IoU",
+            value: format!("{b:?}"),
+        })
     }
 }
 

@@ -5,7 +5,11 @@ use thiserror::Error;
 pub enum MetricError {
     /// Two inputs that must have the same size do not.
     #[error("{what}: sizes differ ({a} vs {b})")]
-    SizeMismatch { what: &'static str, a: String, b: String },
+    SizeMismatch {
+        what: &'static str,
+        a: String,
+        b: String,
+    },
     /// A coordinate or value is NaN or infinite.
     #[error("{what}: non-finite value in {value}")]
     NonFinite { what: &'static str, value: String },

@@ -98,7 +98,12 @@ fn dilate(b: &[bool], h: usize, w: usize, r: usize) -> Vec<bool> {
 }
 
 /// J and F of one frame from row-major 0/1 masks of `h × w`.
-pub fn frame_scores(pred: &[u8], gt: &[u8], h: usize, w: usize) -> Result<FrameScores, MetricError> {
+pub fn frame_scores(
+    pred: &[u8],
+    gt: &[u8],
+    h: usize,
+    w: usize,
+) -> Result<FrameScores, MetricError> {
     if pred.len() != h * w || gt.len() != h * w {
         return Err(MetricError::SizeMismatch {
             what: "J&F frame",
@@ -107,7 +112,10 @@ pub fn frame_scores(pred: &[u8], gt: &[u8], h: usize, w: usize) -> Result<FrameS
         });
     }
     if h == 0 || w == 0 {
-        return Err(MetricError::Invalid { what: "J&F frame", reason: "empty frame".into() });
+        return Err(MetricError::Invalid {
+            what: "J&F frame",
+            reason: "empty frame".into(),
+        });
     }
     let (mut i, mut u) = (0u64, 0u64);
     for (p, g) in pred.iter().zip(gt) {
@@ -152,7 +160,12 @@ pub fn frame_scores_rle(pred: &Rle, gt: &Rle) -> Result<FrameScores, MetricError
         });
     }
     let [h, w] = gt.size();
-    frame_scores(&pred.decode_row_major(), &gt.decode_row_major(), h as usize, w as usize)
+    frame_scores(
+        &pred.decode_row_major(),
+        &gt.decode_row_major(),
+        h as usize,
+        w as usize,
+    )
 }
 
 /// Mean J and F over the frames of one object or expression.
@@ -170,7 +183,9 @@ impl SequenceScores {
     /// Averages per-frame scores.
     pub fn from_frames(frames: &[FrameScores]) -> Result<Self, MetricError> {
         if frames.is_empty() {
-            return Err(MetricError::Empty { what: "J&F sequence" });
+            return Err(MetricError::Empty {
+                what: "J&F sequence",
+            });
         }
         let n = frames.len() as f64;
         Ok(SequenceScores {
@@ -238,6 +253,11 @@ impl JfAccumulator {
             return Err(MetricError::Empty { what: "J&F" });
         }
         let (j, f) = (self.sum_j / self.n as f64, self.sum_f / self.n as f64);
-        Ok(JfScores { j, f, jf: (j + f) / 2.0, n: self.n })
+        Ok(JfScores {
+            j,
+            f,
+            jf: (j + f) / 2.0,
+            n: self.n,
+        })
     }
 }

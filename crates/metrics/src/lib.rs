@@ -17,6 +17,7 @@ pub use error::MetricError;
 pub mod boxes;
 pub mod cider;
 pub mod jf;
+pub mod porter;
 pub mod rouge;
 pub mod seg;
 pub mod vqa;

@@ -48,7 +48,9 @@ pub fn counts_dense(pred: &[u8], gt: &[u8], ignore: Option<&[u8]>) -> Result<Cou
             b: format!(
                 "target {} px{}",
                 gt.len(),
-                ignore.map(|m| format!(", ignore {} px", m.len())).unwrap_or_default()
+                ignore
+                    .map(|m| format!(", ignore {} px", m.len()))
+                    .unwrap_or_default()
             ),
         });
     }
@@ -80,7 +82,10 @@ pub fn counts_rle(pred: &Rle, gt: &Rle, ignore: Option<&Rle>) -> Result<Counts, 
     };
     let (i, u) = dtr1_rle::intersection_union(pred, gt).map_err(err)?;
     let Some(ign) = ignore else {
-        return Ok(Counts { intersection: i, union: u });
+        return Ok(Counts {
+            intersection: i,
+            union: u,
+        });
     };
     let both = dtr1_rle::merge(&[pred.clone(), gt.clone()], true).map_err(err)?;
     let either = dtr1_rle::merge(&[pred.clone(), gt.clone()], false).map_err(err)?;

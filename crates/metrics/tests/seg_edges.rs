@@ -17,7 +17,13 @@ fn lisa_empty_target_rule() {
     assert_eq!(c.iou(), 2.0 / (2.0 + 1e-5));
     // Ignored pixels count nowhere.
     let c = counts_dense(&[1, 1, 1], &[1, 0, 0], Some(&[0, 1, 1])).unwrap();
-    assert_eq!(c, Counts { intersection: 1, union: 1 });
+    assert_eq!(
+        c,
+        Counts {
+            intersection: 1,
+            union: 1
+        }
+    );
     assert!(counts_dense(&[1], &[1, 0], None).is_err());
     assert!(SegAccumulator::default().finish().is_err());
 }
@@ -31,11 +37,25 @@ fn boxes_edges() {
     let s = grounding_scores(&[(Some(half), a)], BoxConvention::Continuous).unwrap();
     assert_eq!((s.mean_iou, s.acc_at_05), (0.5, 0.0));
     // Touching boxes do not overlap; inverted boxes have zero area.
-    assert_eq!(box_iou(&a, &[10.0, 0.0, 20.0, 10.0], BoxConvention::Continuous).unwrap(), 0.0);
-    assert_eq!(box_iou(&[5.0, 5.0, 1.0, 1.0], &[5.0, 5.0, 1.0, 1.0], BoxConvention::Continuous).unwrap(), 0.0);
+    assert_eq!(
+        box_iou(&a, &[10.0, 0.0, 20.0, 10.0], BoxConvention::Continuous).unwrap(),
+        0.0
+    );
+    assert_eq!(
+        box_iou(
+            &[5.0, 5.0, 1.0, 1.0],
+            &[5.0, 5.0, 1.0, 1.0],
+            BoxConvention::Continuous
+        )
+        .unwrap(),
+        0.0
+    );
     // Inclusive convention: [0,0,9,9] is 10x10 pixels.
     let b = [0.0, 0.0, 9.0, 9.0];
-    assert_eq!(box_iou(&b, &[0.0, 0.0, 9.0, 4.0], BoxConvention::InclusivePixels).unwrap(), 0.5);
+    assert_eq!(
+        box_iou(&b, &[0.0, 0.0, 9.0, 4.0], BoxConvention::InclusivePixels).unwrap(),
+        0.5
+    );
     assert!(box_iou(&[f64::NAN, 0.0, 1.0, 1.0], &a, BoxConvention::Continuous).is_err());
     let s = grounding_scores(&[(None, a)], BoxConvention::Continuous).unwrap();
     assert_eq!(s.mean_iou, 0.0);

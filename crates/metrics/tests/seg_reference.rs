@@ -73,7 +73,12 @@ fn giou_ciou_match_lisa_definition() {
         for (i, s) in set.samples.iter().enumerate() {
             let c = counts_rle(&s.pred, &s.gt, Some(&s.ignore)).unwrap();
             assert_eq!((c.intersection, c.union), (s.i, s.u), "set {k} sample {i}");
-            assert!(close(c.iou(), s.iou, 1e-12), "set {k} sample {i}: {} vs {}", c.iou(), s.iou);
+            assert!(
+                close(c.iou(), s.iou, 1e-12),
+                "set {k} sample {i}: {} vs {}",
+                c.iou(),
+                s.iou
+            );
             if let Some(gt) = &s.gt_dense {
                 let d = counts_reasonseg(&s.pred.decode_row_major(), gt).unwrap();
                 assert_eq!(d, c, "set {k} sample {i}: dense ReasonSeg path");
@@ -82,8 +87,18 @@ fn giou_ciou_match_lisa_definition() {
             acc.add(c);
         }
         let r = acc.finish().unwrap();
-        assert!(close(r.giou, set.giou, 1e-12), "set {k}: gIoU {} vs {}", r.giou, set.giou);
-        assert!(close(r.ciou, set.ciou, 1e-12), "set {k}: cIoU {} vs {}", r.ciou, set.ciou);
+        assert!(
+            close(r.giou, set.giou, 1e-12),
+            "set {k}: gIoU {} vs {}",
+            r.giou,
+            set.giou
+        );
+        assert!(
+            close(r.ciou, set.ciou, 1e-12),
+            "set {k}: cIoU {} vs {}",
+            r.ciou,
+            set.ciou
+        );
     }
     assert!(dense_checked > 5);
 }
@@ -94,9 +109,17 @@ fn box_iou_matches_both_conventions() {
     let mut pairs = Vec::new();
     for (k, c) in v.boxes.iter().enumerate() {
         let got = box_iou(&c.a, &c.b, BoxConvention::Continuous).unwrap();
-        assert!(close(got, c.continuous, 1e-12), "box {k}: {got} vs {}", c.continuous);
+        assert!(
+            close(got, c.continuous, 1e-12),
+            "box {k}: {got} vs {}",
+            c.continuous
+        );
         let got = box_iou(&c.a, &c.b, BoxConvention::InclusivePixels).unwrap();
-        assert!(close(got, c.inclusive, 1e-12), "box {k}: {got} vs {}", c.inclusive);
+        assert!(
+            close(got, c.inclusive, 1e-12),
+            "box {k}: {got} vs {}",
+            c.inclusive
+        );
         pairs.push((Some(c.a), c.b));
     }
     let s = grounding_scores(&pairs, BoxConvention::Continuous).unwrap();
@@ -111,13 +134,26 @@ fn j_and_f_match_davis_definition() {
     for (k, s) in v.sequences.iter().enumerate() {
         for (i, fr) in s.frames.iter().enumerate() {
             let got = frame_scores_rle(&fr.pred, &fr.gt).unwrap();
-            assert!(close(got.j, fr.j, 1e-12), "seq {k} frame {i}: J {} vs {}", got.j, fr.j);
-            assert!(close(got.f, fr.f, 1e-9), "seq {k} frame {i}: F {} vs {}", got.f, fr.f);
+            assert!(
+                close(got.j, fr.j, 1e-12),
+                "seq {k} frame {i}: J {} vs {}",
+                got.j,
+                fr.j
+            );
+            assert!(
+                close(got.f, fr.f, 1e-9),
+                "seq {k} frame {i}: F {} vs {}",
+                got.f,
+                fr.f
+            );
         }
         let preds: Vec<Rle> = s.frames.iter().map(|f| f.pred.clone()).collect();
         let gts: Vec<Rle> = s.frames.iter().map(|f| f.gt.clone()).collect();
         let seq = SequenceScores::from_rle(&preds, &gts).unwrap();
-        assert!(close(seq.j, s.j, 1e-12) && close(seq.f, s.f, 1e-9), "seq {k}");
+        assert!(
+            close(seq.j, s.j, 1e-12) && close(seq.f, s.f, 1e-9),
+            "seq {k}"
+        );
         acc.add(seq);
     }
     let r = acc.finish().unwrap();
