@@ -1,1 +1,66 @@
-fn main() {}
+//! `dtr1`: the dt-r1 command-line tool.
+
+mod bench;
+mod twin_cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Visual reasoning through digital twins.
+#[derive(Parser)]
+#[command(name = "dtr1", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load a twin (image or video) from JSON, validate it, and print it.
+    Twin {
+        /// Twin JSON file.
+        file: PathBuf,
+        /// Print the twin as pretty JSON instead of the compact prompt form.
+        #[arg(long)]
+        json: bool,
+        /// Accept partial twins (no masks), as a language model writes them.
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Validate twin files and report every problem with its JSON path.
+    Validate {
+        /// Twin JSON files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Accept partial twins (no masks), as a language model writes them.
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Print the JSON Schema of the twin.
+    Schema,
+    /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    // Errors are printed as their chain of causes, without a backtrace: they are for users.
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Twin {
+            file,
+            json,
+            partial,
+        } => twin_cmd::show(&file, json, partial),
+        Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
+        Command::Schema => twin_cmd::schema(),
+        Command::Bench(args) => bench::run(&args),
+    }
+}

@@ -22,6 +22,42 @@ pub use resize::MAX_PIXELS;
 
 use serde::{Deserialize, Serialize};
 
+const LANES: usize = 8;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+fn word_at(m: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(m[i..i + LANES].try_into().expect("8 bytes"))
+}
+
+/// End of the run of zero bytes starting at `pos`; skips 8 bytes at a time, because masks
+/// are mostly long runs and this loop dominates encoding.
+fn run_end_zero(m: &[u8], mut pos: usize) -> usize {
+    while pos + LANES <= m.len() && word_at(m, pos) == 0 {
+        pos += LANES;
+    }
+    while pos < m.len() && m[pos] == 0 {
+        pos += 1;
+    }
+    pos
+}
+
+/// End of the run of non-zero bytes starting at `pos` (8 at a time: a word has no zero byte
+/// exactly when the classic `(w - 0x01…) & !w & 0x80…` test is 0).
+fn run_end_nonzero(m: &[u8], mut pos: usize) -> usize {
+    while pos + LANES <= m.len() {
+        let w = word_at(m, pos);
+        if w.wrapping_sub(ONES) & !w & HIGHS != 0 {
+            break;
+        }
+        pos += LANES;
+    }
+    while pos < m.len() && m[pos] != 0 {
+        pos += 1;
+    }
+    pos
+}
+
 /// A binary mask as COCO run-length encoding.
 ///
 /// Invariant (checked by every constructor): the runs sum to `h * w`.
@@ -75,20 +111,18 @@ impl Rle {
             });
         }
         let mut counts = Vec::new();
-        let mut prev = false;
-        let mut run = 0u32;
-        for &px in mask {
-            let v = px != 0;
-            if v != prev {
-                counts.push(run);
-                run = 0;
-                prev = v;
-            }
-            run += 1;
-        }
-        counts.push(run);
-        if n == 0 {
-            counts.clear();
+        let mut pos = 0usize;
+        // Runs start with zeros: a mask whose first pixel is set gets a leading 0 run.
+        let mut on = false;
+        while pos < n {
+            let end = if on {
+                run_end_nonzero(mask, pos)
+            } else {
+                run_end_zero(mask, pos)
+            };
+            counts.push((end - pos) as u32);
+            pos = end;
+            on = !on;
         }
         Ok(Self { h, w, counts })
     }

@@ -475,7 +475,7 @@ pub enum Twin {
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// Not JSON, or JSON of the wrong shape; serde's message names the field and position.
-    #[error("twin JSON: {0}")]
+    #[error("twin JSON is malformed")]
     Json(#[from] serde_json::Error),
     /// The top level is not an object.
     #[error(

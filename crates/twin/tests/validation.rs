@@ -146,8 +146,12 @@ fn every_video_problem_is_reported_with_its_path() {
 
 #[test]
 fn load_errors_name_the_problem() {
-    let e = Twin::from_json("{\"width\": 3").unwrap_err().to_string();
-    assert!(e.contains("EOF"), "{e}");
+    let e = Twin::from_json("{\"width\": 3").unwrap_err();
+    let chain = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+    assert!(
+        chain.contains("malformed") && chain.contains("EOF"),
+        "{chain}"
+    );
     let e = Twin::from_json("[1,2]").unwrap_err().to_string();
     assert!(e.contains("top level"), "{e}");
     let e = Twin::from_json(r#"{"schema_version":"2.0","width":1,"height":1,"objects":[]}"#)
@@ -157,14 +161,14 @@ fn load_errors_name_the_problem() {
     let e = Twin::from_json(
         r#"{"width":1,"height":1,"objects":[{"id":1,"label":"a","colour":"red"}]}"#,
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap_err();
+    let e = std::error::Error::source(&e).unwrap().to_string();
     assert!(e.contains("colour"), "{e}");
     let e = Twin::from_json(
         r#"{"width":2,"height":2,"objects":[{"id":1,"label":"a","mask":{"size":[2,2],"counts":[1]}}]}"#,
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap_err();
+    let e = std::error::Error::source(&e).unwrap().to_string();
     assert!(e.contains("sum to 1"), "{e}");
 }
 
