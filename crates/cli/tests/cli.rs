@@ -1,0 +1,89 @@
+//! The `dtr1` binary end to end: the README's example, and bad input giving clear errors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+fn dtr1(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dtr1"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the binary runs")
+}
+
+fn tmp(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dtr1-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+#[test]
+fn prints_the_example_twin_in_compact_form() {
+    let out = dtr1(&["twin", repo("examples/desk.twin.json").to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("image 640x480\n#1 laptop"), "{text}");
+    assert_eq!(text.lines().count(), 7);
+    let out = dtr1(&["twin", repo("examples/marbles.video-twin.json").to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("event f=13 collide 1,2"), "{text}");
+}
+
+#[test]
+fn json_output_loads_back() {
+    let out = dtr1(&["twin", "--json", repo("examples/desk.twin.json").to_str().unwrap()]);
+    assert!(out.status.success());
+    let twin = dtr1_twin::Twin::from_json(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert!(matches!(twin, dtr1_twin::Twin::Image(t) if t.objects.len() == 6));
+}
+
+#[test]
+fn bad_input_gets_a_named_error_not_a_panic() {
+    let cases = [
+        (tmp("trunc.json", "{\"width\": 3"), "malformed"),
+        (tmp("list.json", "[1, 2]"), "top level"),
+        (
+            tmp("bad-rle.json", r#"{"width":2,"height":2,"objects":[{"id":1,"label":"a","mask":{"size":[2,2],"counts":"~~"}}]}"#),
+            "outside the alphabet",
+        ),
+        (
+            tmp("bad-box.json", r#"{"width":10,"height":10,"objects":[{"id":1,"label":"a","bbox":[0,0,20,5]}]}"#),
+            "/objects/0/bbox",
+        ),
+        (PathBuf::from("/nonexistent/twin.json"), "cannot read"),
+    ];
+    for (path, want) in cases {
+        let out = dtr1(&["twin", path.to_str().unwrap()]);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{path:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn validate_reports_every_file() {
+    let bad = tmp(
+        "two-problems.json",
+        r#"{"width":10,"height":10,"objects":[{"id":1,"label":"a","bbox":[0,0,5,5]},{"id":1,"label":"b","bbox":[0,0,5,5],"relations":[{"kind":"near","to":9}]}]}"#,
+    );
+    let good = repo("examples/desk.twin.json");
+    let out = dtr1(&["validate", "--partial", bad.to_str().unwrap(), good.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("/objects/1/id") && text.contains("/objects/1/relations/0/to"), "{text}");
+    assert!(text.contains("desk.twin.json: ok"), "{text}");
+}
+
+#[test]
+fn schema_is_the_committed_one() {
+    let out = dtr1(&["schema"]);
+    let committed = std::fs::read_to_string(repo("schema/twin.schema.json")).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+}
