@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 fn dtr1(args: &[&str]) -> Output {
@@ -30,14 +32,21 @@ fn prints_the_example_twin_in_compact_form() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("image 640x480\n#1 laptop"), "{text}");
     assert_eq!(text.lines().count(), 7);
-    let out = dtr1(&["twin", repo("examples/marbles.video-twin.json").to_str().unwrap()]);
+    let out = dtr1(&[
+        "twin",
+        repo("examples/marbles.video-twin.json").to_str().unwrap(),
+    ]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("event f=13 collide 1,2"), "{text}");
 }
 
 #[test]
 fn json_output_loads_back() {
-    let out = dtr1(&["twin", "--json", repo("examples/desk.twin.json").to_str().unwrap()]);
+    let out = dtr1(&[
+        "twin",
+        "--json",
+        repo("examples/desk.twin.json").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     let twin = dtr1_twin::Twin::from_json(&String::from_utf8(out.stdout).unwrap()).unwrap();
     assert!(matches!(twin, dtr1_twin::Twin::Image(t) if t.objects.len() == 6));
@@ -49,11 +58,17 @@ fn bad_input_gets_a_named_error_not_a_panic() {
         (tmp("trunc.json", "{\"width\": 3"), "malformed"),
         (tmp("list.json", "[1, 2]"), "top level"),
         (
-            tmp("bad-rle.json", r#"{"width":2,"height":2,"objects":[{"id":1,"label":"a","mask":{"size":[2,2],"counts":"~~"}}]}"#),
+            tmp(
+                "bad-rle.json",
+                r#"{"width":2,"height":2,"objects":[{"id":1,"label":"a","mask":{"size":[2,2],"counts":"~~"}}]}"#,
+            ),
             "outside the alphabet",
         ),
         (
-            tmp("bad-box.json", r#"{"width":10,"height":10,"objects":[{"id":1,"label":"a","bbox":[0,0,20,5]}]}"#),
+            tmp(
+                "bad-box.json",
+                r#"{"width":10,"height":10,"objects":[{"id":1,"label":"a","bbox":[0,0,20,5]}]}"#,
+            ),
             "/objects/0/bbox",
         ),
         (PathBuf::from("/nonexistent/twin.json"), "cannot read"),
@@ -74,10 +89,18 @@ fn validate_reports_every_file() {
         r#"{"width":10,"height":10,"objects":[{"id":1,"label":"a","bbox":[0,0,5,5]},{"id":1,"label":"b","bbox":[0,0,5,5],"relations":[{"kind":"near","to":9}]}]}"#,
     );
     let good = repo("examples/desk.twin.json");
-    let out = dtr1(&["validate", "--partial", bad.to_str().unwrap(), good.to_str().unwrap()]);
+    let out = dtr1(&[
+        "validate",
+        "--partial",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+    ]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text.contains("/objects/1/id") && text.contains("/objects/1/relations/0/to"), "{text}");
+    assert!(
+        text.contains("/objects/1/id") && text.contains("/objects/1/relations/0/to"),
+        "{text}"
+    );
     assert!(text.contains("desk.twin.json: ok"), "{text}");
 }
 

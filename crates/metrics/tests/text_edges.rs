@@ -8,7 +8,10 @@ fn empty_inputs() {
     assert_eq!(rouge::rouge_l("a b", "", true).fmeasure, 0.0);
     assert_eq!(rouge::rouge_l_multi(&[], "a", false).fmeasure, 0.0);
     assert_eq!(bleu::sentence_bleu("", &["a b c"]), 0.0);
-    assert_eq!(bleu::sentence_bleu("a b c", &[]), bleu::sentence_bleu("a b c", &[]));
+    assert_eq!(
+        bleu::sentence_bleu("a b c", &[]),
+        bleu::sentence_bleu("a b c", &[])
+    );
     assert_eq!(bleu::corpus_bleu(&[], &[]), 0.0);
     assert_eq!(cider::cider_d(&[], &[]).0, 0.0);
     assert_eq!(cider::cider_d(&["a"], &[vec![]]).1, vec![0.0]);
@@ -17,8 +20,15 @@ fn empty_inputs() {
 
 #[test]
 fn identical_text_scores_perfectly() {
-    assert_eq!(rouge::rouge_l("the red ball", "The red, ball!", false).fmeasure, 1.0);
-    assert!((bleu::sentence_bleu("the red ball rolls left", &["the red ball rolls left"]) - 100.0).abs() < 1e-9);
+    assert_eq!(
+        rouge::rouge_l("the red ball", "The red, ball!", false).fmeasure,
+        1.0
+    );
+    assert!(
+        (bleu::sentence_bleu("the red ball rolls left", &["the red ball rolls left"]) - 100.0)
+            .abs()
+            < 1e-9
+    );
     assert_eq!(vqa::soft_accuracy("Two", &["2"; 10]).unwrap(), 1.0);
     assert!(vqa::exact_match("The red ball.", "red ball"));
     assert_eq!(vqa::normalize_answer("dont  know"), "don't know");
