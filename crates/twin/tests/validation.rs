@@ -182,3 +182,28 @@ fn from_mask_agrees_with_the_mask() {
     assert!((c[0] - (1.5 + 2.5 + 1.5) / 3.0).abs() < 1e-12);
     assert!((c[1] - (1.5 + 1.5 + 2.5) / 3.0).abs() < 1e-12);
 }
+
+mod json_fuzz {
+    use dtr1_twin::{validate, Mode, Twin};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn from_json_never_panics_on_mutated_examples(at in 0usize..8000, cut in 0usize..6, insert in "[ -~]{0,4}") {
+            let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/desk.twin.json")).unwrap();
+            let mut chars: Vec<char> = text.chars().collect();
+            let at = at % (chars.len() + 1);
+            let end = (at + cut).min(chars.len());
+            chars.splice(at..end, insert.chars());
+            let mutated: String = chars.into_iter().collect();
+            if let Ok(t) = Twin::from_json(&mutated) {
+                let _ = validate(&t, Mode::Strict);
+            }
+        }
+
+        #[test]
+        fn from_json_never_panics_on_arbitrary_text(s in "\\PC{0,300}") {
+            let _ = Twin::from_json(&s);
+        }
+    }
+}
