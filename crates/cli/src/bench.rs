@@ -124,7 +124,7 @@ struct Row {
 /// Runs the benchmarks and prints a Markdown table.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let r = args.repeats;
-    let pb = ProgressBar::new(10);
+    let pb = ProgressBar::new(11);
     pb.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
     );
@@ -317,6 +317,41 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         what: "strict validation, 20-object twin with masks",
         unit: "twins/s",
         ours: 100.0 / t,
+        reference: None,
+    });
+    pb.inc(1);
+
+    pb.set_message("reward");
+    let scene = example::synthetic(15, 3);
+    let target = &scene.objects[4];
+    let truth = dtr1_reward::GroundTruth::Mask {
+        mask: target.mask.clone().expect("example objects have masks"),
+        ids: Some(vec![target.id]),
+    };
+    let b = target.bbox.expect("example objects have boxes");
+    let completion = format!(
+        "<twin>{{\"objects\":[{{\"id\":{},\"label\":\"{}\",\"bbox\":[{},{},{},{}]}}]}}</twin>\n\
+         <think>it holds liquid and is left of the lamp</think>\n<answer>[{}]</answer>",
+        target.id, target.label, b[0], b[1], b[2], b[3], target.id
+    );
+    let scene = Twin::Image(scene);
+    let req = dtr1_reward::Request {
+        task: dtr1_reward::Task::ImageReasonseg,
+        query: "the thing you could pour water into",
+        twin: &scene,
+        truth: &truth,
+        cider: None,
+    };
+    let cfg = dtr1_reward::RewardConfig::default();
+    let t = best(r, || {
+        (0..1000)
+            .map(|_| dtr1_reward::score(&completion, &req, &cfg).total)
+            .sum::<f64>()
+    });
+    rows.push(Row {
+        what: "reward of one segmentation rollout, 15-object twin (µs each = 1e6 / value)",
+        unit: "rollouts/s",
+        ours: 1000.0 / t,
         reference: None,
     });
     pb.inc(1);

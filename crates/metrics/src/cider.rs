@@ -38,45 +38,91 @@ pub fn tokenize(text: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-type Counts<'a> = HashMap<Vec<&'a str>, f64>;
+type Counts = HashMap<Vec<String>, f64>;
 
-fn precook(s: &str) -> Counts<'_> {
+fn precook(s: &str) -> Counts {
     let words: Vec<&str> = s.split_whitespace().collect();
     let mut m = HashMap::new();
     for k in 1..=N {
         for w in words.windows(k) {
-            *m.entry(w.to_vec()).or_insert(0.0) += 1.0;
+            *m.entry(w.iter().map(|x| x.to_string()).collect())
+                .or_insert(0.0) += 1.0;
         }
     }
     m
 }
 
-struct Vec4<'a> {
-    vec: [HashMap<Vec<&'a str>, f64>; N],
+struct Vec4 {
+    vec: [Counts; N],
     norm: [f64; N],
     length: f64,
 }
 
-fn to_vec<'a>(c: &Counts<'a>, df: &HashMap<Vec<&'a str>, f64>, ref_len: f64) -> Vec4<'a> {
-    let mut v = Vec4 {
-        vec: Default::default(),
-        norm: [0.0; N],
-        length: 0.0,
-    };
-    for (g, &tf) in c {
-        let d = df.get(g).copied().unwrap_or(0.0).max(1.0).ln();
-        let n = g.len() - 1;
-        let x = tf * (ref_len - d);
-        v.vec[n].insert(g.clone(), x);
-        v.norm[n] += x * x;
-        if n == 1 {
-            v.length += tf;
+/// A CIDEr-D scorer with the document frequencies of a reference corpus: build it once from
+/// all reference sets (e.g. a training split) and score single candidates against it, which
+/// is how a reward scores one rollout with corpus-level IDF.
+#[derive(Debug, Clone)]
+pub struct CiderD {
+    df: HashMap<Vec<String>, f64>,
+    ref_len: f64,
+}
+
+impl CiderD {
+    /// Document frequencies over `references` (one entry per image: its reference set).
+    pub fn from_references<S: AsRef<str>>(references: &[Vec<S>]) -> Self {
+        let mut df: HashMap<Vec<String>, f64> = HashMap::new();
+        for refs in references {
+            let mut seen: std::collections::HashSet<Vec<String>> = Default::default();
+            for r in refs {
+                seen.extend(precook(r.as_ref()).into_keys());
+            }
+            for g in seen {
+                *df.entry(g).or_insert(0.0) += 1.0;
+            }
+        }
+        CiderD {
+            df,
+            ref_len: (references.len().max(1) as f64).ln(),
         }
     }
-    for x in &mut v.norm {
-        *x = x.sqrt();
+
+    fn to_vec(&self, c: &Counts) -> Vec4 {
+        let mut v = Vec4 {
+            vec: Default::default(),
+            norm: [0.0; N],
+            length: 0.0,
+        };
+        for (g, &tf) in c {
+            let d = self.df.get(g).copied().unwrap_or(0.0).max(1.0).ln();
+            let n = g.len() - 1;
+            let x = tf * (self.ref_len - d);
+            v.vec[n].insert(g.clone(), x);
+            v.norm[n] += x * x;
+            if n == 1 {
+                v.length += tf;
+            }
+        }
+        for x in &mut v.norm {
+            *x = x.sqrt();
+        }
+        v
     }
-    v
+
+    /// CIDEr-D of one (tokenised) candidate against its references; 0 without references.
+    pub fn score<S: AsRef<str>>(&self, candidate: &str, references: &[S]) -> f64 {
+        if references.is_empty() {
+            return 0.0;
+        }
+        let hv = self.to_vec(&precook(candidate));
+        let mut acc = [0.0; N];
+        for r in references {
+            let rv = self.to_vec(&precook(r.as_ref()));
+            for (a, s) in acc.iter_mut().zip(sim(&hv, &rv)) {
+                *a += s;
+            }
+        }
+        acc.iter().sum::<f64>() / N as f64 / references.len() as f64 * 10.0
+    }
 }
 
 fn sim(h: &Vec4, r: &Vec4) -> [f64; N] {
@@ -103,38 +149,11 @@ pub fn cider_d(candidates: &[&str], references: &[Vec<&str>]) -> (f64, Vec<f64>)
     if n_img == 0 {
         return (0.0, Vec::new());
     }
-    let crefs: Vec<Vec<Counts>> = references[..n_img]
-        .iter()
-        .map(|rs| rs.iter().map(|r| precook(r)).collect())
-        .collect();
-    let mut df: HashMap<Vec<&str>, f64> = HashMap::new();
-    for refs in &crefs {
-        let mut seen: std::collections::HashSet<&Vec<&str>> = Default::default();
-        for r in refs {
-            seen.extend(r.keys());
-        }
-        for g in seen {
-            *df.entry(g.clone()).or_insert(0.0) += 1.0;
-        }
-    }
-    let ref_len = (n_img as f64).ln();
+    let scorer = CiderD::from_references(&references[..n_img]);
     let scores: Vec<f64> = candidates[..n_img]
         .iter()
-        .zip(&crefs)
-        .map(|(c, refs)| {
-            if refs.is_empty() {
-                return 0.0;
-            }
-            let hv = to_vec(&precook(c), &df, ref_len);
-            let mut acc = [0.0; N];
-            for r in refs {
-                let rv = to_vec(r, &df, ref_len);
-                for (a, s) in acc.iter_mut().zip(sim(&hv, &rv)) {
-                    *a += s;
-                }
-            }
-            acc.iter().sum::<f64>() / N as f64 / refs.len() as f64 * 10.0
-        })
+        .zip(&references[..n_img])
+        .map(|(c, refs)| scorer.score(c, refs))
         .collect();
     (scores.iter().sum::<f64>() / n_img as f64, scores)
 }

@@ -1,0 +1,198 @@
+//! Task accuracy of an answer, in [0, 1].
+//!
+//! - image reasoning segmentation: IoU (LISA convention, [`dtr1_metrics::seg`]) of the union of
+//!   the cited objects' masks with the target mask;
+//! - grounding: continuous box IoU ([`dtr1_metrics::boxes`]) of the cited object's box (the
+//!   union box when several are cited) or of the box written in the answer;
+//! - VQA (image and video): the official soft accuracy when there are 10 annotator answers,
+//!   otherwise 1 if the normalised answer equals any of the given answers;
+//! - video reasoning segmentation: mean over all frames of the per-frame IoU (J, with empty vs
+//!   empty = 1) of the union of the cited tracks' masks with the target;
+//! - summary: `rouge_weight · ROUGE-L F1` (stemmed, best reference) `+ (1 − rouge_weight) ·
+//!   CIDEr-D / 10` when a corpus scorer is given ([`crate::Request::cider`]), ROUGE-L alone
+//!   otherwise (CIDEr-D needs corpus document frequencies; a single sample has none).
+
+use crate::{GroundTruth, Request, RewardConfig, Task};
+use dtr1_metrics::{boxes, rouge, seg, vqa};
+use dtr1_rle::Rle;
+use dtr1_twin::Twin;
+
+/// An answer in the task's grammar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Object or track ids: `[3, 5]` (a bare `3` is accepted too).
+    Ids(Vec<u32>),
+    /// A box `{"box": [x1, y1, x2, y2]}` (grounding only).
+    Box([f64; 4]),
+    /// Free text (VQA, summaries).
+    Text(String),
+    /// Nothing (`[]`, or only whitespace).
+    Empty,
+    /// Not in the task's grammar; the reason.
+    Invalid(String),
+}
+
+/// Parses the `<answer>` content for a task.
+pub fn parse_answer(task: Task, text: &str) -> Answer {
+    let t = text.trim();
+    if t.is_empty() {
+        return Answer::Empty;
+    }
+    if !task.answers_with_ids() {
+        return Answer::Text(t.to_string());
+    }
+    match serde_json::from_str::<serde_json::Value>(t) {
+        Ok(serde_json::Value::Array(items)) if items.is_empty() => Answer::Empty,
+        Ok(serde_json::Value::Array(items)) => {
+            let ids: Option<Vec<u32>> = items
+                .iter()
+                .map(|v| v.as_u64().and_then(|x| u32::try_from(x).ok()))
+                .collect();
+            ids.map(Answer::Ids)
+                .unwrap_or_else(|| Answer::Invalid("ids must be non-negative integers".into()))
+        }
+        Ok(serde_json::Value::Number(n)) => match n.as_u64().and_then(|x| u32::try_from(x).ok()) {
+            Some(id) => Answer::Ids(vec![id]),
+            None => Answer::Invalid(format!("{n} is not an object id")),
+        },
+        Ok(serde_json::Value::Object(o)) if task == Task::ImageGrounding && o.len() == 1 => match o
+            .get("box")
+            .and_then(|b| serde_json::from_value::<[f64; 4]>(b.clone()).ok())
+        {
+            Some(b) if b.iter().all(|v| v.is_finite()) => Answer::Box(b),
+            _ => Answer::Invalid("expected {\"box\": [x1, y1, x2, y2]}".into()),
+        },
+        _ => Answer::Invalid(format!(
+            "expected a JSON list of ids{}",
+            if task == Task::ImageGrounding {
+                " or {\"box\": [x1, y1, x2, y2]}"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
+fn union_masks(masks: Vec<&Rle>, h: u32, w: u32) -> Rle {
+    match masks.len() {
+        0 => Rle::empty(h, w),
+        _ => {
+            let owned: Vec<Rle> = masks.into_iter().cloned().collect();
+            dtr1_rle::merge(&owned, false).unwrap_or_else(|_| Rle::empty(h, w))
+        }
+    }
+}
+
+fn image_mask(twin: &Twin, ids: &[u32]) -> Option<Rle> {
+    let Twin::Image(t) = twin else { return None };
+    let masks: Vec<&Rle> = ids
+        .iter()
+        .filter_map(|id| t.object(*id))
+        .filter_map(|o| o.mask.as_ref())
+        .filter(|m| m.size() == [t.height, t.width])
+        .collect();
+    Some(union_masks(masks, t.height, t.width))
+}
+
+fn cited_box(twin: &Twin, ids: &[u32]) -> Option<[f64; 4]> {
+    let Twin::Image(t) = twin else { return None };
+    let boxes: Vec<[f64; 4]> = ids.iter().filter_map(|id| t.object(*id)?.bbox).collect();
+    boxes.into_iter().reduce(|a, b| {
+        [
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[2].max(b[2]),
+            a[3].max(b[3]),
+        ]
+    })
+}
+
+fn text_accuracy(answer: &str, answers: &[String]) -> f64 {
+    if answers.len() >= 10 {
+        let refs: Vec<&str> = answers.iter().map(String::as_str).collect();
+        vqa::soft_accuracy(answer, &refs).unwrap_or(0.0)
+    } else {
+        f64::from(u8::from(
+            answers.iter().any(|a| vqa::exact_match(answer, a)),
+        ))
+    }
+}
+
+/// Accuracy of a parsed answer (see the module docs).
+pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
+    match (req.task, req.truth, answer) {
+        (_, _, Answer::Invalid(_)) => 0.0,
+        (Task::ImageReasonseg, GroundTruth::Mask { mask, .. }, Answer::Ids(_) | Answer::Empty) => {
+            let ids = match answer {
+                Answer::Ids(ids) => ids.as_slice(),
+                _ => &[],
+            };
+            let Some(pred) = image_mask(req.twin, ids) else {
+                return 0.0;
+            };
+            seg::counts_rle(&pred, mask, None)
+                .map(|c| c.iou())
+                .unwrap_or(0.0)
+        }
+        (Task::ImageGrounding, GroundTruth::Box { bbox, .. }, a) => {
+            let pred = match a {
+                Answer::Ids(ids) => cited_box(req.twin, ids),
+                Answer::Box(b) => Some(*b),
+                _ => None,
+            };
+            pred.and_then(|p| boxes::box_iou(&p, bbox, boxes::BoxConvention::Continuous).ok())
+                .unwrap_or(0.0)
+        }
+        (Task::ImageVqa | Task::VideoVqa, GroundTruth::Answers { answers }, Answer::Text(t)) => {
+            text_accuracy(t, answers)
+        }
+        (
+            Task::VideoReasonseg,
+            GroundTruth::VideoMasks { masks, .. },
+            Answer::Ids(_) | Answer::Empty,
+        ) => {
+            let Twin::Video(v) = req.twin else { return 0.0 };
+            let ids = match answer {
+                Answer::Ids(ids) => ids.as_slice(),
+                _ => &[],
+            };
+            if v.frames == 0 {
+                return 0.0;
+            }
+            let empty = Rle::empty(v.height, v.width);
+            let mut sum = 0.0;
+            for f in 0..v.frames {
+                let parts: Vec<&Rle> = ids
+                    .iter()
+                    .filter_map(|id| v.track(*id))
+                    .filter_map(|t| t.frames.get(&f)?.mask.as_ref())
+                    .filter(|m| m.size() == [v.height, v.width])
+                    .collect();
+                let pred = union_masks(parts, v.height, v.width);
+                let gt = masks.get(&f).unwrap_or(&empty);
+                sum += match dtr1_rle::intersection_union(&pred, gt) {
+                    Ok((_, 0)) => 1.0,
+                    Ok((i, u)) => i as f64 / u as f64,
+                    Err(_) => 0.0,
+                };
+            }
+            sum / f64::from(v.frames)
+        }
+        (Task::VideoSummary, GroundTruth::Summaries { references }, Answer::Text(t)) => {
+            let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+            let r = rouge::rouge_l_multi(&refs, t, true).fmeasure;
+            match req.cider {
+                Some(c) => {
+                    let toks: Vec<String> = refs
+                        .iter()
+                        .map(|x| dtr1_metrics::cider::tokenize(x))
+                        .collect();
+                    let cd = c.score(&dtr1_metrics::cider::tokenize(t), &toks);
+                    cfg.rouge_weight * r + (1.0 - cfg.rouge_weight) * (cd / 10.0).clamp(0.0, 1.0)
+                }
+                None => r,
+            }
+        }
+        _ => 0.0,
+    }
+}

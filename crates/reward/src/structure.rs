@@ -1,0 +1,297 @@
+//! Structure of the sub-twin the model wrote in `<twin>`.
+//!
+//! The block must be a JSON object with an `objects` array (image tasks) or a `tracks` array
+//! (video tasks); otherwise structure is 0. Then seven checks, each in [0, 1], are averaged:
+//!
+//! | check | value |
+//! |---|---|
+//! | `schema` | fraction of entries that match the partial twin schema (id and label required; the optional fields typed as in the twin) |
+//! | `ids_exist` | fraction of entries whose id exists in the input twin |
+//! | `fields_agree` | mean over entries of the fraction of copied fields that agree with the input twin (tolerances below) |
+//! | `unique` | distinct ids / entries |
+//! | `answer_valid` | 1 when the answer is in the task's grammar and not empty |
+//! | `answer_in_twin` | fraction of cited ids that are in the sub-twin (1 for text answers) |
+//! | `concise` | 1 up to `max_subtwin_objects` entries, then `max / entries` |
+//!
+//! An empty sub-twin passes the per-entry checks vacuously. Tolerances for copied fields
+//! (the prompt shows numbers rounded to 2–3 decimals, so copies must be allowed that much):
+//! labels and attribute values equal ignoring case; score and depth within 0.01; box and
+//! centroid coordinates within 2 px; area within 1 % (at least 1 px); relations must be
+//! among the input's; frames exact; speed within 0.5 px/frame; direction within 5°.
+
+use crate::accuracy::Answer;
+use crate::{Request, RewardConfig};
+use dtr1_twin::{Attributes, Object, Relation, Twin};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// The structure score and its parts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StructureReport {
+    /// Mean of the checks (0 when the block does not parse).
+    pub score: f64,
+    /// Each check by name.
+    pub checks: BTreeMap<String, f64>,
+    /// What failed.
+    pub problems: Vec<String>,
+    /// Ids listed in the sub-twin.
+    pub ids: HashSet<u32>,
+}
+
+/// A track as a model may write it in a video sub-twin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubTrack {
+    id: u32,
+    label: String,
+    #[serde(default)]
+    score: Option<f64>,
+    #[serde(default)]
+    first_frame: Option<u32>,
+    #[serde(default)]
+    last_frame: Option<u32>,
+    #[serde(default)]
+    motion: Option<SubMotion>,
+    #[serde(default)]
+    attributes: Attributes,
+    #[serde(default)]
+    relations: Vec<Relation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubMotion {
+    speed: f64,
+    direction: f64,
+    #[serde(default)]
+    #[allow(dead_code)] // accepted for schema compatibility; paths are not compared
+    path: Vec<serde_json::Value>,
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol
+}
+
+fn same_text(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// Agreement of attributes: each one written must equal the input's.
+fn attrs_agree(sub: &Attributes, input: &Attributes, agree: &mut usize, total: &mut usize) {
+    let theirs: BTreeMap<&str, &str> = input.pairs().into_iter().collect();
+    for (k, v) in sub.pairs() {
+        *total += 1;
+        *agree += usize::from(theirs.get(k).is_some_and(|t| same_text(t, v)));
+    }
+}
+
+fn rels_agree(sub: &[Relation], input: &[Relation], agree: &mut usize, total: &mut usize) {
+    for r in sub {
+        *total += 1;
+        *agree += usize::from(input.contains(r));
+    }
+}
+
+fn object_agreement(s: &Object, o: &Object) -> f64 {
+    let (mut agree, mut total) = (1usize, 1usize);
+    if !same_text(&s.label, &o.label) {
+        agree -= 1;
+    }
+    let mut field = |present: bool, ok: bool| {
+        if present {
+            total += 1;
+            agree += usize::from(ok);
+        }
+    };
+    field(
+        s.score.is_some(),
+        matches!((s.score, o.score), (Some(a), Some(b)) if close(a, b, 0.01)),
+    );
+    field(
+        s.bbox.is_some(),
+        matches!((s.bbox, o.bbox), (Some(a), Some(b)) if a.iter().zip(&b).all(|(x, y)| close(*x, *y, 2.0))),
+    );
+    field(
+        s.area.is_some(),
+        matches!((s.area, o.area), (Some(a), Some(b)) if close(a as f64, b as f64, (b as f64 * 0.01).max(1.0))),
+    );
+    field(
+        s.centroid.is_some(),
+        matches!((s.centroid, o.centroid), (Some(a), Some(b)) if close(a[0], b[0], 2.0) && close(a[1], b[1], 2.0)),
+    );
+    field(
+        s.depth.is_some(),
+        matches!((s.depth, o.depth), (Some(a), Some(b))
+            if close(a.mean, b.mean, 0.01) && close(a.min, b.min, 0.01) && close(a.max, b.max, 0.01)),
+    );
+    field(s.mask.is_some(), s.mask.is_some() && s.mask == o.mask);
+    attrs_agree(&s.attributes, &o.attributes, &mut agree, &mut total);
+    rels_agree(&s.relations, &o.relations, &mut agree, &mut total);
+    agree as f64 / total as f64
+}
+
+fn track_agreement(s: &SubTrack, t: &dtr1_twin::Track) -> f64 {
+    let (mut agree, mut total) = (usize::from(same_text(&s.label, &t.label)), 1usize);
+    let mut field = |present: bool, ok: bool| {
+        if present {
+            total += 1;
+            agree += usize::from(ok);
+        }
+    };
+    field(
+        s.score.is_some(),
+        matches!((s.score, t.score), (Some(a), Some(b)) if close(a, b, 0.01)),
+    );
+    field(
+        s.first_frame.is_some(),
+        s.first_frame == Some(t.first_frame),
+    );
+    field(s.last_frame.is_some(), s.last_frame == Some(t.last_frame));
+    field(
+        s.motion.is_some(),
+        match (&s.motion, &t.motion) {
+            (Some(a), Some(b)) => {
+                let d = (a.direction - b.direction).rem_euclid(360.0);
+                close(a.speed, b.speed, 0.5) && d.min(360.0 - d) <= 5.0
+            }
+            _ => false,
+        },
+    );
+    attrs_agree(&s.attributes, &t.attributes, &mut agree, &mut total);
+    rels_agree(&s.relations, &t.relations, &mut agree, &mut total);
+    agree as f64 / total as f64
+}
+
+/// Scores the `<twin>` block (see the module docs).
+pub fn check(
+    block: Option<&str>,
+    answer: &Answer,
+    req: &Request<'_>,
+    cfg: &RewardConfig,
+) -> StructureReport {
+    let mut rep = StructureReport::default();
+    let key = if req.task.is_video() {
+        "tracks"
+    } else {
+        "objects"
+    };
+    let Some(block) = block else {
+        rep.problems.push("no <twin> block".into());
+        return rep;
+    };
+    let entries = match serde_json::from_str::<serde_json::Value>(block.trim()) {
+        Ok(serde_json::Value::Object(mut o)) => match o.remove(key) {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => {
+                rep.problems
+                    .push(format!("the sub-twin needs a \"{key}\" array"));
+                return rep;
+            }
+        },
+        Ok(_) => {
+            rep.problems
+                .push("the sub-twin must be a JSON object".into());
+            return rep;
+        }
+        Err(e) => {
+            rep.problems.push(format!("the sub-twin is not JSON: {e}"));
+            return rep;
+        }
+    };
+    let n = entries.len();
+    let frac = |k: usize| if n == 0 { 1.0 } else { k as f64 / n as f64 };
+
+    // Entry ids, read leniently so that schema failures still count for the other checks.
+    let ids: Vec<Option<u32>> = entries
+        .iter()
+        .map(|e| {
+            e.get("id")
+                .and_then(|v| v.as_u64())
+                .and_then(|v| u32::try_from(v).ok())
+        })
+        .collect();
+    let exists = |id: u32| match req.twin {
+        Twin::Image(t) => t.object(id).is_some(),
+        Twin::Video(v) => v.track(id).is_some(),
+    };
+
+    let mut schema_ok = 0;
+    let mut agreement = 0.0;
+    for (i, e) in entries.iter().enumerate() {
+        let a = match req.twin {
+            Twin::Image(t) => serde_json::from_value::<Object>(e.clone())
+                .map(|s| t.object(s.id).map_or(0.0, |o| object_agreement(&s, o))),
+            Twin::Video(v) => serde_json::from_value::<SubTrack>(e.clone())
+                .map(|s| v.track(s.id).map_or(0.0, |t| track_agreement(&s, t))),
+        };
+        match a {
+            Ok(a) => {
+                schema_ok += 1;
+                agreement += a;
+                if a < 1.0 {
+                    rep.problems
+                        .push(format!("{key}[{i}] disagrees with the input twin"));
+                }
+            }
+            Err(err) => rep
+                .problems
+                .push(format!("{key}[{i}] does not match the schema: {err}")),
+        }
+    }
+    let existing = ids.iter().filter(|id| id.is_some_and(exists)).count();
+    if existing < n {
+        rep.problems.push(format!(
+            "{} sub-twin id(s) do not exist in the input twin",
+            n - existing
+        ));
+    }
+    let distinct: HashSet<Option<u32>> = ids.iter().copied().collect();
+    if distinct.len() < n {
+        rep.problems.push("the sub-twin repeats ids".into());
+    }
+    let sub_ids: HashSet<u32> = ids.iter().flatten().copied().collect();
+    let (answer_valid, answer_in_twin) = match answer {
+        Answer::Ids(cited) => {
+            let inside = cited.iter().filter(|id| sub_ids.contains(id)).count();
+            if inside < cited.len() {
+                rep.problems
+                    .push("the answer cites ids that are not in the sub-twin".into());
+            }
+            (1.0, inside as f64 / cited.len() as f64)
+        }
+        Answer::Box(_) | Answer::Text(_) => (1.0, 1.0),
+        Answer::Empty => {
+            rep.problems.push("the answer is empty".into());
+            (0.0, 1.0)
+        }
+        Answer::Invalid(why) => {
+            rep.problems.push(format!("the answer is malformed: {why}"));
+            (0.0, 1.0)
+        }
+    };
+    let concise = if n <= cfg.max_subtwin_objects {
+        1.0
+    } else {
+        rep.problems.push(format!(
+            "the sub-twin lists {n} entries (more than {})",
+            cfg.max_subtwin_objects
+        ));
+        cfg.max_subtwin_objects as f64 / n as f64
+    };
+    let checks = [
+        ("schema", frac(schema_ok)),
+        ("ids_exist", frac(existing)),
+        (
+            "fields_agree",
+            if n == 0 { 1.0 } else { agreement / n as f64 },
+        ),
+        ("unique", frac(distinct.len().min(n))),
+        ("answer_valid", answer_valid),
+        ("answer_in_twin", answer_in_twin),
+        ("concise", concise),
+    ];
+    rep.ids = sub_ids;
+    rep.score = checks.iter().map(|c| c.1).sum::<f64>() / checks.len() as f64;
+    rep.checks = checks.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    rep
+}
