@@ -325,6 +325,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let scene = example::synthetic(15, 3);
     let target = &scene.objects[4];
     let truth = dtr1_reward::GroundTruth::Mask {
+        ignore: None,
         mask: target.mask.clone().expect("example objects have masks"),
         ids: Some(vec![target.id]),
     };

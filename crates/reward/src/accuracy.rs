@@ -1,7 +1,7 @@
 //! Task accuracy of an answer, in [0, 1].
 //!
-//! - image reasoning segmentation: IoU (LISA convention, [`dtr1_metrics::seg`]) of the union of
-//!   the cited objects' masks with the target mask;
+//! - image reasoning segmentation: IoU (LISA convention, [`dtr1_metrics::seg`], ignore region
+//!   excluded) of the union of the cited objects' masks with the target mask;
 //! - grounding: continuous box IoU ([`dtr1_metrics::boxes`]) of the cited object's box (the
 //!   union box when several are cited) or of the box written in the answer;
 //! - VQA (image and video): the official soft accuracy when there are 10 annotator answers,
@@ -122,7 +122,11 @@ fn text_accuracy(answer: &str, answers: &[String]) -> f64 {
 pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
     match (req.task, req.truth, answer) {
         (_, _, Answer::Invalid(_)) => 0.0,
-        (Task::ImageReasonseg, GroundTruth::Mask { mask, .. }, Answer::Ids(_) | Answer::Empty) => {
+        (
+            Task::ImageReasonseg,
+            GroundTruth::Mask { mask, ignore, .. },
+            Answer::Ids(_) | Answer::Empty,
+        ) => {
             let ids = match answer {
                 Answer::Ids(ids) => ids.as_slice(),
                 _ => &[],
@@ -130,7 +134,7 @@ pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
             let Some(pred) = image_mask(req.twin, ids) else {
                 return 0.0;
             };
-            seg::counts_rle(&pred, mask, None)
+            seg::counts_rle(&pred, mask, ignore.as_ref())
                 .map(|c| c.iou())
                 .unwrap_or(0.0)
         }

@@ -21,97 +21,11 @@ pub mod accuracy;
 pub mod rollout;
 pub mod structure;
 
-use dtr1_rle::Rle;
 use dtr1_twin::Twin;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The six benchmarks of DESIGN.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Task {
-    /// Image reasoning segmentation: answer = object ids.
-    ImageReasonseg,
-    /// Image grounding: answer = one object id, or `{"box": [x1, y1, x2, y2]}`.
-    ImageGrounding,
-    /// Image VQA: answer = short text.
-    ImageVqa,
-    /// Video reasoning segmentation: answer = track ids.
-    VideoReasonseg,
-    /// Video VQA: answer = short text.
-    VideoVqa,
-    /// Video summary: answer = free text.
-    VideoSummary,
-}
-
-impl Task {
-    /// Whether the answer is a list of object/track ids.
-    pub fn answers_with_ids(self) -> bool {
-        matches!(
-            self,
-            Task::ImageReasonseg | Task::ImageGrounding | Task::VideoReasonseg
-        )
-    }
-
-    /// Whether the task is about a video.
-    pub fn is_video(self) -> bool {
-        matches!(
-            self,
-            Task::VideoReasonseg | Task::VideoVqa | Task::VideoSummary
-        )
-    }
-}
-
-/// What the answer is scored against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum GroundTruth {
-    /// Target mask of an image, and (when known) the ids of the objects that make it up.
-    Mask {
-        /// Target mask.
-        mask: Rle,
-        /// Target object ids, used by the over-selection guard.
-        #[serde(default)]
-        ids: Option<Vec<u32>>,
-    },
-    /// Target box `[x1, y1, x2, y2]` (max exclusive).
-    Box {
-        /// Target box.
-        bbox: [f64; 4],
-        /// Target object id, when known.
-        #[serde(default)]
-        ids: Option<Vec<u32>>,
-    },
-    /// Annotator answers (10 for VQA soft accuracy; otherwise any number, best match counts).
-    Answers {
-        /// The answers.
-        answers: Vec<String>,
-    },
-    /// Per-frame target masks of a video (frames absent from the map are empty).
-    VideoMasks {
-        /// Target mask per frame index.
-        masks: BTreeMap<u32, Rle>,
-        /// Target track ids, when known.
-        #[serde(default)]
-        ids: Option<Vec<u32>>,
-    },
-    /// Reference summaries.
-    Summaries {
-        /// At least one reference.
-        references: Vec<String>,
-    },
-}
-
-impl GroundTruth {
-    fn target_ids(&self) -> Option<&[u32]> {
-        match self {
-            GroundTruth::Mask { ids, .. }
-            | GroundTruth::Box { ids, .. }
-            | GroundTruth::VideoMasks { ids, .. } => ids.as_deref(),
-            _ => None,
-        }
-    }
-}
+pub use dtr1_data::{GroundTruth, Task};
 
 /// Weights and limits of the reward. Every field has a default that the hacking suite is
 /// checked with.

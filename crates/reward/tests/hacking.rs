@@ -50,6 +50,7 @@ fn seg_case() -> (Case, ImageTwin, u32, u32) {
     let t = example::synthetic(15, 3);
     let (target, wrong) = (t.objects[4].id, t.objects[9].id);
     let truth = GroundTruth::Mask {
+        ignore: None,
         mask: t.object(target).unwrap().mask.clone().unwrap(),
         ids: Some(vec![target]),
     };

@@ -94,6 +94,7 @@ fn breakdown_logs_every_component() {
     let t = example::desk();
     let twin = Twin::Image(t.clone());
     let truth = GroundTruth::Mask {
+        ignore: None,
         mask: t.objects[1].mask.clone().unwrap(),
         ids: Some(vec![2]),
     };
@@ -139,7 +140,7 @@ proptest! {
         let _ = parse(&s);
         let t = example::desk();
         let twin = Twin::Image(t.clone());
-        let truth = GroundTruth::Mask { mask: t.objects[0].mask.clone().unwrap(), ids: Some(vec![1]) };
+        let truth = GroundTruth::Mask { ignore: None, mask: t.objects[0].mask.clone().unwrap(), ids: Some(vec![1]) };
         let req = Request { task: Task::ImageReasonseg, query: "q", twin: &twin, truth: &truth, cider: None };
         let b = score(&s, &req, &RewardConfig::default());
         prop_assert!(b.total.is_finite() && (0.0..=1.0).contains(&b.structure) && (0.0..=1.0).contains(&b.accuracy));

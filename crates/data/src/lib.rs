@@ -1,0 +1,17 @@
+//! Data for dt-r1: the six benchmarks' [`Task`]s and [`GroundTruth`], the common [`Sample`],
+//! the dataset format on disk ([`dataset`]), and loaders for the public formats users bring
+//! ([`coco`], [`refcoco`], [`revos`], [`reasonseg`]).
+
+pub mod coco;
+pub mod dataset;
+mod error;
+pub mod raster;
+pub mod reasonseg;
+pub mod refcoco;
+pub mod revos;
+mod sample;
+mod task;
+
+pub use error::DataError;
+pub use sample::{Category, Media, Sample};
+pub use task::{GroundTruth, Task};

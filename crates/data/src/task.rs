@@ -1,0 +1,123 @@
+//! The six benchmarks and what their answers are scored against.
+
+use dtr1_rle::Rle;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The six benchmarks of dt-r1 (two modalities × four task types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Image reasoning segmentation: answer = object ids; metric gIoU, cIoU.
+    ImageReasonseg,
+    /// Image grounding: answer = one object id, or `{"box": [x1, y1, x2, y2]}`; metric Acc@0.5.
+    ImageGrounding,
+    /// Image VQA: answer = short text; metric VQA accuracy.
+    ImageVqa,
+    /// Video reasoning segmentation: answer = track ids; metric J&F.
+    VideoReasonseg,
+    /// Video VQA: answer = short text; metric accuracy.
+    VideoVqa,
+    /// Video summary: answer = free text; metrics ROUGE-L, CIDEr-D, BLEU-4.
+    VideoSummary,
+}
+
+impl Task {
+    /// Every task, in benchmark order.
+    pub const ALL: [Task; 6] = [
+        Task::ImageReasonseg,
+        Task::ImageGrounding,
+        Task::ImageVqa,
+        Task::VideoReasonseg,
+        Task::VideoVqa,
+        Task::VideoSummary,
+    ];
+
+    /// The benchmark name (`image-reasonseg`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::ImageReasonseg => "image-reasonseg",
+            Task::ImageGrounding => "image-grounding",
+            Task::ImageVqa => "image-vqa",
+            Task::VideoReasonseg => "video-reasonseg",
+            Task::VideoVqa => "video-vqa",
+            Task::VideoSummary => "video-summary",
+        }
+    }
+
+    /// Parses a benchmark name.
+    pub fn from_name(s: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Whether the answer is a list of object/track ids.
+    pub fn answers_with_ids(self) -> bool {
+        matches!(
+            self,
+            Task::ImageReasonseg | Task::ImageGrounding | Task::VideoReasonseg
+        )
+    }
+
+    /// Whether the task is about a video.
+    pub fn is_video(self) -> bool {
+        matches!(
+            self,
+            Task::VideoReasonseg | Task::VideoVqa | Task::VideoSummary
+        )
+    }
+}
+
+/// What an answer is scored against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GroundTruth {
+    /// Target mask of an image, and (when known) the ids of the objects that make it up.
+    Mask {
+        /// Target mask.
+        mask: Rle,
+        /// Pixels to leave out of scoring (ReasonSeg's `ignore` regions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ignore: Option<Rle>,
+        /// Target object ids.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<u32>>,
+    },
+    /// Target box `[x1, y1, x2, y2]` (max exclusive).
+    Box {
+        /// Target box.
+        bbox: [f64; 4],
+        /// Target object ids.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<u32>>,
+    },
+    /// Annotator answers (10 for VQA soft accuracy; otherwise any number, best match counts).
+    Answers {
+        /// The answers.
+        answers: Vec<String>,
+    },
+    /// Per-frame target masks of a video (frames absent from the map are empty).
+    VideoMasks {
+        /// Target mask per frame index.
+        masks: BTreeMap<u32, Rle>,
+        /// Target track ids.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<u32>>,
+    },
+    /// Reference summaries.
+    Summaries {
+        /// The references.
+        references: Vec<String>,
+    },
+}
+
+impl GroundTruth {
+    /// The target object/track ids, when known.
+    pub fn target_ids(&self) -> Option<&[u32]> {
+        match self {
+            GroundTruth::Mask { ids, .. }
+            | GroundTruth::Box { ids, .. }
+            | GroundTruth::VideoMasks { ids, .. } => ids.as_deref(),
+            _ => None,
+        }
+    }
+}
