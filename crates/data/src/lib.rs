@@ -10,6 +10,7 @@ pub mod reasonseg;
 pub mod refcoco;
 pub mod revos;
 mod sample;
+pub mod scene;
 mod task;
 
 pub use error::DataError;

@@ -1,0 +1,507 @@
+//! TwinBench image scenes: a seeded renderer of 3-D-looking objects on a ground plane, with
+//! exact ground truth (visible instance masks, boxes, depth map, the true twin).
+//!
+//! The camera looks down at a ground plane: an object at distance `z ∈ [0, 1]` (0 = nearest)
+//! stands on row `horizon + (H − horizon)·(1 − z)^1.4` and is drawn at scale `1 / (1 + 1.6 z)`,
+//! so farther objects are higher and smaller. Objects are painted far to near; a mask holds an
+//! object's *visible* pixels. Shading uses one light: matte objects are diffuse, metal ones
+//! darker with a sharp white highlight. The same seed always gives the same bytes (ChaCha8).
+
+use crate::DataError;
+use dtr1_rle::Rle;
+use dtr1_twin::{relations, Attributes, DepthStats, ImageTwin, Object};
+use image::{Rgb, RgbImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Shape classes.
+pub const SHAPES: [&str; 10] = [
+    "cube", "sphere", "cylinder", "cone", "torus", "star", "capsule", "mug", "bottle", "bowl",
+];
+
+/// Named colours with distinct hues (RGB albedo).
+pub const COLORS: [(&str, [f32; 3]); 8] = [
+    ("red", [0.85, 0.12, 0.10]),
+    ("orange", [0.95, 0.50, 0.08]),
+    ("yellow", [0.92, 0.85, 0.12]),
+    ("green", [0.15, 0.70, 0.20]),
+    ("cyan", [0.10, 0.75, 0.80]),
+    ("blue", [0.12, 0.25, 0.90]),
+    ("purple", [0.55, 0.20, 0.80]),
+    ("pink", [0.95, 0.45, 0.70]),
+];
+
+/// Materials.
+pub const MATERIALS: [&str; 2] = ["matte", "metal"];
+
+/// Physical size classes and their scale.
+pub const SIZES: [(&str, f32); 3] = [("small", 0.65), ("medium", 1.0), ("large", 1.4)];
+
+/// What each shape is good for; implicit queries draw on these.
+pub fn affordances(shape: &str) -> &'static [&'static str] {
+    match shape {
+        "mug" => &["holds_liquid", "has_handle", "drink_from"],
+        "bottle" => &["holds_liquid", "pour_from"],
+        "bowl" => &["holds_liquid", "holds_food"],
+        "sphere" => &["rolls", "throw"],
+        "cylinder" => &["rolls", "stackable"],
+        "capsule" => &["rolls"],
+        "cube" => &["stackable", "sit_on"],
+        "cone" => &["pointy", "marks_the_way"],
+        "torus" => &["wear", "hang_on_a_peg"],
+        "star" => &["pointy", "decorate"],
+        _ => &[],
+    }
+}
+
+/// Parameters of a scene.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SceneConfig {
+    /// Image width.
+    pub width: u32,
+    /// Image height.
+    pub height: u32,
+    /// Fewest objects.
+    pub min_objects: usize,
+    /// Most objects.
+    pub max_objects: usize,
+    /// Objects whose visible area would be smaller than this (pixels) are re-drawn elsewhere.
+    pub min_visible_area: u64,
+}
+
+impl Default for SceneConfig {
+    fn default() -> Self {
+        SceneConfig {
+            width: 480,
+            height: 320,
+            min_objects: 3,
+            max_objects: 15,
+            min_visible_area: 150,
+        }
+    }
+}
+
+/// One object of a scene, with its ground truth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneObject {
+    /// Id, 1-based, in drawing (far to near) order.
+    pub id: u32,
+    /// Shape class.
+    pub shape: &'static str,
+    /// Colour name.
+    pub color: &'static str,
+    /// Material.
+    pub material: &'static str,
+    /// Size class.
+    pub size: &'static str,
+    /// Distance in [0, 1], 0 = nearest.
+    pub z: f32,
+    /// Visible mask.
+    pub mask: Rle,
+}
+
+/// A rendered scene.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    /// The picture.
+    pub image: RgbImage,
+    /// The objects, far to near.
+    pub objects: Vec<SceneObject>,
+    /// Relative depth per pixel (row-major, smaller = nearer).
+    pub depth: Vec<f32>,
+}
+
+struct Placed {
+    shape: &'static str,
+    color: usize,
+    material: usize,
+    size: usize,
+    z: f32,
+    cx: f32,
+    base: f32,
+    w: f32,
+    h: f32,
+}
+
+/// Shape silhouette and normal at local coordinates: `u ∈ [-1, 1]` across, `v ∈ [0, 1]` down.
+/// The normal has `y` pointing up and `z` towards the camera.
+fn sample(shape: &str, u: f32, v: f32) -> Option<[f32; 3]> {
+    let sq = |x: f32| x * x;
+    let norm = |n: [f32; 3]| {
+        let l = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt().max(1e-6);
+        [n[0] / l, n[1] / l, n[2] / l]
+    };
+    let body = |u: f32| [u, 0.0, (1.0 - sq(u)).max(0.0).sqrt()];
+    match shape {
+        "sphere" => {
+            let y = 2.0 * v - 1.0;
+            let r = sq(u) + sq(y);
+            (r <= 1.0).then(|| [u, -y, (1.0 - r).sqrt()])
+        }
+        "cube" => {
+            // An oblique box: front face, top face slanting back to the right, right side.
+            let t = (0.3 - v) / 0.3;
+            let k = (u - 0.5) / 0.5;
+            if (0.3..=1.0).contains(&v) && (-1.0..=0.5).contains(&u) {
+                Some([0.0, 0.0, 1.0])
+            } else if (0.0..0.3).contains(&v) && u >= -1.0 + 0.5 * t && u <= 0.5 + 0.5 * t {
+                Some(norm([0.0, 1.0, 0.35]))
+            } else if (0.5..=1.0).contains(&u) && v >= 0.3 - 0.3 * k && v <= 1.0 - 0.3 * k {
+                Some(norm([0.9, 0.0, 0.45]))
+            } else {
+                None
+            }
+        }
+        "cylinder" | "mug" | "bowl" => {
+            let half = if shape == "mug" { 0.72 } else { 1.0 };
+            if shape == "mug" && u > half {
+                // The handle: an elliptical ring on the right.
+                let (du, dv) = ((u - 0.78) / 0.22, (v - 0.5) / 0.28);
+                let r = sq(du) + sq(dv);
+                return (0.35..=1.0).contains(&r).then(|| norm([du, -dv, 0.6]));
+            }
+            if shape == "bowl" {
+                // A half ellipse opening upwards, rim as a thin ellipse.
+                let y = (v - 0.25) / 0.75;
+                if v < 0.25 {
+                    let e = sq(u) + sq((v - 0.25) / 0.12);
+                    return (e <= 1.0).then_some([0.0, 0.8, 0.6]);
+                }
+                return (sq(u) + sq(y) <= 1.0)
+                    .then(|| norm([u, -y, (1.0 - sq(u) - sq(y)).max(0.0).sqrt()]));
+            }
+            let uu = u / half;
+            if uu.abs() > 1.0 {
+                return None;
+            }
+            let cap = 0.12;
+            let top = sq(uu) + sq((v - cap) / cap) <= 1.0;
+            if top && v <= cap * 2.0 {
+                return Some(norm([0.0, 1.0, 0.3]));
+            }
+            let bottom = v <= 1.0 - cap || sq(uu) + sq((v - (1.0 - cap)) / cap) <= 1.0;
+            (v >= cap && bottom).then(|| body(uu))
+        }
+        "cone" => {
+            let base = 0.88;
+            if v <= base {
+                (u.abs() <= v / base).then(|| {
+                    let t = if v > 0.0 { u / (v / base) } else { 0.0 };
+                    norm([t, 0.45, (1.0 - sq(t)).max(0.0).sqrt()])
+                })
+            } else {
+                (sq(u) + sq((v - base) / (1.0 - base)) <= 1.0).then(|| body(u))
+            }
+        }
+        "torus" => {
+            let y = (v - 0.5) / 0.5;
+            let r = (sq(u) + sq(y)).sqrt();
+            (0.5..=1.0).contains(&r).then(|| {
+                let t = (r - 0.75) / 0.25;
+                norm([u / r * t, -y / r * t, (1.0 - sq(t)).max(0.0).sqrt() + 0.2])
+            })
+        }
+        "star" => {
+            let (x, y) = (u, 2.0 * v - 1.0);
+            let a = y.atan2(x) + std::f32::consts::FRAC_PI_2;
+            let k = (a.rem_euclid(2.0 * std::f32::consts::PI / 5.0))
+                / (2.0 * std::f32::consts::PI / 5.0);
+            let r_lim = 0.45 + 0.55 * (2.0 * (k - 0.5)).abs();
+            let r = (sq(x) + sq(y)).sqrt();
+            (r <= r_lim).then(|| norm([x * 0.4, -y * 0.4, 1.0]))
+        }
+        "capsule" => {
+            let y = (v - 0.5) / 0.5;
+            let end = 1.0 - 0.5;
+            let inside = if u.abs() <= end {
+                y.abs() <= 1.0
+            } else {
+                sq((u.abs() - end) / 0.5) + sq(y) <= 1.0
+            };
+            inside.then(|| [0.0, -y, (1.0 - sq(y)).max(0.0).sqrt()])
+        }
+        "bottle" => {
+            let (neck, shoulder) = (0.28, 0.42);
+            let half = if v < neck {
+                0.22
+            } else if v < shoulder {
+                0.22 + (0.65 - 0.22) * (v - neck) / (shoulder - neck)
+            } else {
+                0.65
+            };
+            (u.abs() <= half).then(|| body(u / half))
+        }
+        _ => None,
+    }
+}
+
+/// The (width, height) aspect of each shape's box relative to its height.
+fn aspect(shape: &str) -> f32 {
+    match shape {
+        "capsule" => 2.0,
+        "torus" => 1.6,
+        "bowl" => 1.5,
+        "bottle" => 0.45,
+        "cube" => 1.1,
+        "mug" => 1.0,
+        "cylinder" => 0.7,
+        _ => 1.0,
+    }
+}
+
+fn shade(albedo: [f32; 3], metal: bool, n: [f32; 3]) -> [f32; 3] {
+    let l = [-0.45f32, 0.7, 0.55];
+    let ll = (l[0] * l[0] + l[1] * l[1] + l[2] * l[2]).sqrt();
+    let diff = ((n[0] * l[0] + n[1] * l[1] + n[2] * l[2]) / ll).max(0.0);
+    if metal {
+        // Blinn-Phong highlight with the half vector between light and view (0, 0, 1).
+        let h = [l[0] / ll, l[1] / ll, l[2] / ll + 1.0];
+        let hl = (h[0] * h[0] + h[1] * h[1] + h[2] * h[2]).sqrt();
+        let spec = ((n[0] * h[0] + n[1] * h[1] + n[2] * h[2]) / hl)
+            .max(0.0)
+            .powi(40);
+        albedo.map(|a| a * (0.25 + 0.5 * diff) + 0.9 * spec)
+    } else {
+        albedo.map(|a| a * (0.35 + 0.65 * diff))
+    }
+}
+
+/// Renders one scene from a seed.
+pub fn render(cfg: &SceneConfig, seed: u64) -> Result<Scene, DataError> {
+    if cfg.width < 64 || cfg.height < 64 || cfg.width > 4096 || cfg.height > 4096 {
+        return Err(DataError::invalid(
+            "scene config",
+            format!("size {}x{} must be within 64..=4096", cfg.width, cfg.height),
+        ));
+    }
+    if cfg.min_objects == 0 || cfg.min_objects > cfg.max_objects || cfg.max_objects > 40 {
+        return Err(DataError::invalid(
+            "scene config",
+            format!(
+                "object counts {}..={} must satisfy 1 <= min <= max <= 40",
+                cfg.min_objects, cfg.max_objects
+            ),
+        ));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (w, h) = (cfg.width as usize, cfg.height as usize);
+    let (wf, hf) = (w as f32, h as f32);
+    let horizon = 0.3 * hf;
+    let n = rng.random_range(cfg.min_objects..=cfg.max_objects);
+
+    // Background: sky gradient and a noisy, slightly checkered ground.
+    let mut img = RgbImage::new(cfg.width, cfg.height);
+    let mut depth = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let noise: f32 = rng.random_range(-0.04..0.04);
+            let (c, d) = if (y as f32) < horizon {
+                let t = y as f32 / horizon;
+                (
+                    [0.55 + 0.2 * t + noise, 0.65 + 0.15 * t + noise, 0.8 + noise],
+                    1.0,
+                )
+            } else {
+                let t = (y as f32 - horizon) / (hf - horizon);
+                let z = 1.0 - t.powf(1.0 / 1.4);
+                let check = (((x as f32 / wf * 8.0 / (1.0 + 1.6 * z)) as i32 + (z * 12.0) as i32)
+                    % 2) as f32;
+                let g = 0.42 + 0.05 * check + 0.1 * t + noise;
+                ([g, g * 0.95, g * 0.85], 0.1 + 0.9 * z)
+            };
+            img.put_pixel(
+                x as u32,
+                y as u32,
+                Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
+            );
+            depth[y * w + x] = d;
+        }
+    }
+
+    let mut placed: Vec<Placed> = Vec::new();
+    let mut owner = vec![u16::MAX; w * h];
+    let mut attempts = 0;
+    while placed.len() < n && attempts < 200 {
+        attempts += 1;
+        let shape = SHAPES[rng.random_range(0..SHAPES.len())];
+        let size = rng.random_range(0..SIZES.len());
+        let z: f32 = rng.random_range(0.0..1.0);
+        let scale = 1.0 / (1.0 + 1.6 * z);
+        let ph = 0.32 * hf * SIZES[size].1 * scale;
+        let pw = ph * aspect(shape);
+        let base = horizon + (hf - horizon) * (1.0 - z).powf(1.4);
+        let cx = rng.random_range(pw / 2.0..(wf - pw / 2.0).max(pw / 2.0 + 1.0));
+        let cand = Placed {
+            shape,
+            color: rng.random_range(0..COLORS.len()),
+            material: rng.random_range(0..MATERIALS.len()),
+            size,
+            z,
+            cx,
+            base,
+            w: pw,
+            h: ph,
+        };
+        // Keep the scene readable: a new object must not hide most of an existing one, and
+        // must itself stay visible; checked on the final painting below.
+        placed.push(cand);
+        let mut order: Vec<usize> = (0..placed.len()).collect();
+        order.sort_by(|&a, &b| placed[b].z.total_cmp(&placed[a].z));
+        owner.fill(u16::MAX);
+        for &i in &order {
+            paint_owner(&placed[i], i as u16, &mut owner, w, h);
+        }
+        let areas = count_areas(&owner, placed.len());
+        if areas.iter().any(|&a| a < cfg.min_visible_area) {
+            placed.pop();
+        }
+    }
+    if placed.len() < cfg.min_objects {
+        return Err(DataError::invalid(
+            "scene",
+            format!(
+                "seed {seed}: could only place {} visible objects",
+                placed.len()
+            ),
+        ));
+    }
+    // Paint far to near and record ids in that order.
+    let mut order: Vec<usize> = (0..placed.len()).collect();
+    order.sort_by(|&a, &b| placed[b].z.total_cmp(&placed[a].z));
+    owner.fill(u16::MAX);
+    for (rank, &i) in order.iter().enumerate() {
+        let p = &placed[i];
+        let albedo = COLORS[p.color].1;
+        let metal = MATERIALS[p.material] == "metal";
+        let (x0, x1) = (
+            ((p.cx - p.w / 2.0).floor().max(0.0)) as usize,
+            ((p.cx + p.w / 2.0).ceil() as usize).min(w),
+        );
+        let (y0, y1) = (
+            ((p.base - p.h).floor().max(0.0)) as usize,
+            (p.base.ceil() as usize).min(h),
+        );
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let u = (x as f32 + 0.5 - p.cx) / (p.w / 2.0);
+                let v = (y as f32 + 0.5 - (p.base - p.h)) / p.h;
+                if let Some(nrm) = sample(p.shape, u, v) {
+                    let c = shade(albedo, metal, nrm);
+                    img.put_pixel(
+                        x as u32,
+                        y as u32,
+                        Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
+                    );
+                    owner[y * w + x] = rank as u16;
+                    depth[y * w + x] = 0.1 + 0.9 * p.z - 0.02 * nrm[2];
+                }
+            }
+        }
+    }
+    let objects = order
+        .iter()
+        .enumerate()
+        .map(|(rank, &i)| {
+            let p = &placed[i];
+            let m: Vec<u8> = owner.iter().map(|&o| u8::from(o == rank as u16)).collect();
+            SceneObject {
+                id: rank as u32 + 1,
+                shape: p.shape,
+                color: COLORS[p.color].0,
+                material: MATERIALS[p.material],
+                size: SIZES[p.size].0,
+                z: p.z,
+                mask: Rle::encode_row_major(cfg.height, cfg.width, &m)
+                    .expect("mask has h*w pixels"),
+            }
+        })
+        .collect();
+    Ok(Scene {
+        image: img,
+        objects,
+        depth,
+    })
+}
+
+fn paint_owner(p: &Placed, id: u16, owner: &mut [u16], w: usize, h: usize) {
+    let (x0, x1) = (
+        ((p.cx - p.w / 2.0).floor().max(0.0)) as usize,
+        ((p.cx + p.w / 2.0).ceil() as usize).min(w),
+    );
+    let (y0, y1) = (
+        ((p.base - p.h).floor().max(0.0)) as usize,
+        (p.base.ceil() as usize).min(h),
+    );
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let u = (x as f32 + 0.5 - p.cx) / (p.w / 2.0);
+            let v = (y as f32 + 0.5 - (p.base - p.h)) / p.h;
+            if sample(p.shape, u, v).is_some() {
+                owner[y * w + x] = id;
+            }
+        }
+    }
+}
+
+fn count_areas(owner: &[u16], n: usize) -> Vec<u64> {
+    let mut a = vec![0u64; n];
+    for &o in owner {
+        if (o as usize) < n {
+            a[o as usize] += 1;
+        }
+    }
+    a
+}
+
+impl Scene {
+    /// The true twin: every object with its mask, box, area, centroid, depth statistics from
+    /// the depth map, attributes (colour, size, shape, material) and derived relations.
+    pub fn twin(&self, max_relations: usize) -> ImageTwin {
+        let (w, h) = (self.image.width(), self.image.height());
+        let mut t = ImageTwin::new(w, h);
+        for o in &self.objects {
+            let mut obj = Object::from_mask(o.id, o.shape, o.mask.clone());
+            let dense = o.mask.decode_row_major();
+            let ds: Vec<f64> = dense
+                .iter()
+                .zip(&self.depth)
+                .filter(|(m, _)| **m != 0)
+                .map(|(_, d)| f64::from(*d))
+                .collect();
+            if !ds.is_empty() {
+                let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+                let (mn, mx) = ds
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, b), &d| (a.min(d), b.max(d)));
+                obj.depth = Some(DepthStats {
+                    mean: r3(ds.iter().sum::<f64>() / ds.len() as f64).clamp(r3(mn), r3(mx)),
+                    min: r3(mn),
+                    max: r3(mx),
+                });
+            }
+            obj.centroid = obj
+                .centroid
+                .map(|[x, y]| [(x * 100.0).round() / 100.0, (y * 100.0).round() / 100.0]);
+            obj.score = Some(1.0);
+            obj.attributes = Attributes {
+                color: Some(o.color.into()),
+                size: Some(o.size.into()),
+                shape: Some(o.shape.into()),
+                material: Some(o.material.into()),
+                extra: Default::default(),
+            };
+            t.objects.push(obj);
+        }
+        relations::derive(&mut t, max_relations);
+        t
+    }
+
+    /// The image as PNG bytes.
+    pub fn png(&self) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        self.image
+            .write_to(&mut out, image::ImageFormat::Png)
+            .expect("encoding a PNG in memory cannot fail");
+        out.into_inner()
+    }
+}
