@@ -1,6 +1,7 @@
 //! `dtr1`: the dt-r1 command-line tool.
 
 mod bench;
+mod data_cmd;
 mod twin_cmd;
 
 use anyhow::Result;
@@ -39,8 +40,21 @@ enum Command {
     },
     /// Print the JSON Schema of the twin.
     Schema,
+    /// Generate and inspect datasets (TwinBench).
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
     /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
     Bench(bench::BenchArgs),
+}
+
+/// Writes to stdout; a closed pipe (`dtr1 … | head`) ends the output quietly instead of
+/// panicking the way `println!` does.
+pub fn out(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn main() {
@@ -62,5 +76,6 @@ fn run() -> Result<()> {
         Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
         Command::Schema => twin_cmd::schema(),
         Command::Bench(args) => bench::run(&args),
+        Command::Data(cmd) => data_cmd::run(&cmd),
     }
 }

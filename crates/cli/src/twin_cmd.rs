@@ -24,11 +24,10 @@ pub fn show(path: &Path, json: bool, partial: bool) -> Result<()> {
     validate(&twin, mode(partial))
         .with_context(|| format!("{} failed validation", path.display()))?;
     if json {
-        println!("{}", twin.to_json_pretty());
+        crate::out(&(twin.to_json_pretty() + "\n"))
     } else {
-        print!("{}", compact::to_compact(&twin));
+        crate::out(&compact::to_compact(&twin))
     }
-    Ok(())
 }
 
 /// Validates files and reports every problem; fails when any file is invalid.
@@ -52,6 +51,5 @@ pub fn validate_files(paths: &[impl AsRef<Path>], partial: bool) -> Result<()> {
 
 /// Prints the twin JSON Schema.
 pub fn schema() -> Result<()> {
-    print!("{}", dtr1_twin::json_schema());
-    Ok(())
+    crate::out(&dtr1_twin::json_schema())
 }

@@ -110,3 +110,48 @@ fn schema_is_the_committed_one() {
     let committed = std::fs::read_to_string(repo("schema/twin.schema.json")).unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
 }
+
+#[test]
+fn data_generate_and_stats() {
+    let dir = std::env::temp_dir().join(format!("dtr1-cli-data-{}", std::process::id()));
+    let out = dtr1(&[
+        "data",
+        "generate",
+        "--out",
+        dir.to_str().unwrap(),
+        "--scenes",
+        "6",
+        "--seed",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("train:") && text.contains("manifest.json"),
+        "{text}"
+    );
+    let out = dtr1(&["data", "stats", dir.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("| train | image-vqa |"), "{text}");
+    let out = dtr1(&[
+        "data",
+        "generate",
+        "--out",
+        dir.to_str().unwrap(),
+        "--scenes",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("scenes = 0"));
+    let out = dtr1(&["data", "stats", "/nonexistent-dataset"]);
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("manifest.json"));
+    std::fs::remove_dir_all(&dir).ok();
+}

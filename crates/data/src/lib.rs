@@ -5,12 +5,14 @@
 pub mod coco;
 pub mod dataset;
 mod error;
+pub mod queries;
 pub mod raster;
 pub mod reasonseg;
 pub mod refcoco;
 pub mod revos;
 mod sample;
 pub mod scene;
+pub mod suite;
 mod task;
 
 pub use error::DataError;

@@ -1,0 +1,86 @@
+//! `dtr1 data generate` and `dtr1 data stats`.
+
+use anyhow::{Context, Result};
+use dtr1_data::{dataset, scene::SceneConfig, suite};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// `dtr1 data …`.
+#[derive(clap::Subcommand)]
+pub enum DataCommand {
+    /// Generate a TwinBench image suite (scenes, true twins, queries for the three image benchmarks).
+    Generate {
+        /// Output directory (created; existing files are replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of scenes.
+        #[arg(long, default_value_t = 50)]
+        scenes: usize,
+        /// Seed of scene 0 (scene i uses seed + i).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Queries per image benchmark per scene (at most).
+        #[arg(long, default_value_t = 3)]
+        per_task: usize,
+    },
+    /// Count samples by split, task, category and level.
+    Stats {
+        /// Dataset directory (with manifest.json).
+        dir: PathBuf,
+    },
+}
+
+/// Runs a data subcommand.
+pub fn run(cmd: &DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Generate {
+            out,
+            scenes,
+            seed,
+            per_task,
+        } => {
+            let pb = ProgressBar::new(*scenes as u64);
+            pb.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} scenes {elapsed}")
+                    .expect("valid template"),
+            );
+            let counts = suite::generate(
+                out,
+                *scenes,
+                *seed,
+                *per_task,
+                &SceneConfig::default(),
+                &mut |i| pb.set_position(i as u64),
+            )
+            .with_context(|| format!("generating TwinBench into {}", out.display()))?;
+            pb.finish_and_clear();
+            for (split, n) in counts {
+                println!("{split}: {n} samples");
+            }
+            println!("wrote {}", out.join("manifest.json").display());
+            Ok(())
+        }
+        DataCommand::Stats { dir } => stats(dir),
+    }
+}
+
+fn stats(dir: &Path) -> Result<()> {
+    let m = dataset::read_manifest(dir)?;
+    let mut text =
+        String::from("| split | task | category | level | samples |\n|---|---|---|---:|---:|\n");
+    for split in m.splits.keys() {
+        let mut counts: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        for s in dataset::read_split(dir, split)? {
+            let cat = s
+                .category
+                .map_or("-".into(), |c| format!("{c:?}").to_lowercase());
+            let lvl = s.level.map_or("-".into(), |l| l.to_string());
+            *counts.entry((s.task.name().into(), cat, lvl)).or_default() += 1;
+        }
+        for ((task, cat, lvl), n) in counts {
+            text.push_str(&format!("| {split} | {task} | {cat} | {lvl} | {n} |\n"));
+        }
+    }
+    crate::out(&text)
+}
