@@ -24,6 +24,20 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 3)]
         per_task: usize,
     },
+    /// Draw one sample's ground truth on its image (PNG) and print its query and answer.
+    Show {
+        /// Dataset directory.
+        dir: PathBuf,
+        /// Split.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Sample index in the split, or its id.
+        #[arg(long, default_value = "0")]
+        sample: String,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Count samples by split, task, category and level.
     Stats {
         /// Dataset directory (with manifest.json).
@@ -62,6 +76,12 @@ pub fn run(cmd: &DataCommand) -> Result<()> {
             Ok(())
         }
         DataCommand::Stats { dir } => stats(dir),
+        DataCommand::Show {
+            dir,
+            split,
+            sample,
+            out,
+        } => show(dir, split, sample, out),
     }
 }
 
@@ -83,4 +103,33 @@ fn stats(dir: &Path) -> Result<()> {
         }
     }
     crate::out(&text)
+}
+
+fn show(dir: &Path, split: &str, which: &str, out: &Path) -> Result<()> {
+    let samples = dataset::read_split(dir, split)?;
+    let s = match which.parse::<usize>() {
+        Ok(i) => samples
+            .get(i)
+            .with_context(|| format!("split {split} has {} samples", samples.len()))?,
+        Err(_) => samples
+            .iter()
+            .find(|s| s.id == which)
+            .with_context(|| format!("no sample {which:?} in {split}"))?,
+    };
+    let img = dtr1_data::overlay::render(s)?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)?;
+    dataset::write_atomic(out, &png.into_inner())?;
+    let answer = match &s.truth {
+        dtr1_data::GroundTruth::Answers { answers } => answers.join(" | "),
+        dtr1_data::GroundTruth::Summaries { references } => references.join(" | "),
+        t => format!("ids {:?}", t.target_ids().unwrap_or(&[])),
+    };
+    crate::out(&format!(
+        "{} [{}]\nquery: {}\nanswer: {answer}\nwrote {}\n",
+        s.id,
+        s.task.name(),
+        s.query,
+        out.display()
+    ))
 }

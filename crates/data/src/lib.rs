@@ -5,6 +5,7 @@
 pub mod coco;
 pub mod dataset;
 mod error;
+pub mod overlay;
 pub mod queries;
 pub mod raster;
 pub mod reasonseg;

@@ -1,0 +1,80 @@
+//! Pictures of samples: the image with its ground truth drawn on it.
+
+use crate::{DataError, GroundTruth, Media, Sample};
+use image::{Rgb, RgbImage};
+
+/// Tints the target mask (orange), hatches ignore regions (gray) and outlines boxes (green)
+/// on the sample's image. Video samples show their first frame with that frame's target.
+pub fn render(sample: &Sample) -> Result<RgbImage, DataError> {
+    let path = match &sample.media {
+        Media::Image { path, .. } => path.clone(),
+        Media::Video { frames, .. } => frames
+            .first()
+            .cloned()
+            .ok_or_else(|| DataError::invalid(&sample.id, "video without frames"))?,
+    };
+    let mut img = image::open(&path)
+        .map_err(|e| DataError::Image {
+            path: path.clone(),
+            message: e.to_string(),
+        })?
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let tint = |img: &mut RgbImage,
+                m: &dtr1_rle::Rle,
+                c: [u8; 3],
+                alpha: f32,
+                hatch: bool|
+     -> Result<(), DataError> {
+        if m.size() != [h, w] {
+            return Err(DataError::invalid(
+                &path,
+                format!("mask size {:?} but the image is {w}x{h}", m.size()),
+            ));
+        }
+        for (i, v) in m.decode_row_major().into_iter().enumerate() {
+            let (x, y) = ((i as u32) % w, (i as u32) / w);
+            if v != 0 && (!hatch || (x + y) % 4 == 0) {
+                let p = img.get_pixel_mut(x, y);
+                for (ch, target) in p.0.iter_mut().zip(c) {
+                    *ch = (f32::from(*ch) * (1.0 - alpha) + f32::from(target) * alpha) as u8;
+                }
+            }
+        }
+        Ok(())
+    };
+    match &sample.truth {
+        GroundTruth::Mask { mask, ignore, .. } => {
+            tint(&mut img, mask, [255, 140, 0], 0.6, false)?;
+            if let Some(ig) = ignore {
+                tint(&mut img, ig, [128, 128, 128], 0.8, true)?;
+            }
+        }
+        GroundTruth::VideoMasks { masks, .. } => {
+            if let Some(m) = masks.get(&0) {
+                tint(&mut img, m, [255, 140, 0], 0.6, false)?;
+            }
+        }
+        GroundTruth::Box { bbox, .. } => {
+            let [x1, y1, x2, y2] = bbox.map(|v| v.max(0.0) as u32);
+            for t in 0..2 {
+                for x in x1..x2.min(w) {
+                    for y in [y1 + t, y2.saturating_sub(1 + t)] {
+                        if y < h {
+                            img.put_pixel(x, y, Rgb([0, 230, 0]));
+                        }
+                    }
+                }
+                for y in y1..y2.min(h) {
+                    for x in [x1 + t, x2.saturating_sub(1 + t)] {
+                        if x < w {
+                            img.put_pixel(x, y, Rgb([0, 230, 0]));
+                        }
+                    }
+                }
+            }
+        }
+        GroundTruth::Answers { .. } | GroundTruth::Summaries { .. } => {}
+    }
+    Ok(img)
+}
