@@ -349,7 +349,7 @@ pub fn render(cfg: &SceneConfig, seed: u64) -> Result<Scene, DataError> {
         order.sort_by(|&a, &b| placed[b].z.total_cmp(&placed[a].z));
         owner.fill(u16::MAX);
         for &i in &order {
-            paint_owner(&placed[i], i as u16, &mut owner, w, h);
+            for_each_pixel(&placed[i], w, h, |x, y, _| owner[y * w + x] = i as u16);
         }
         let areas = count_areas(&owner, placed.len());
         if areas.iter().any(|&a| a < cfg.min_visible_area) {
@@ -373,30 +373,16 @@ pub fn render(cfg: &SceneConfig, seed: u64) -> Result<Scene, DataError> {
         let p = &placed[i];
         let albedo = COLORS[p.color].1;
         let metal = MATERIALS[p.material] == "metal";
-        let (x0, x1) = (
-            ((p.cx - p.w / 2.0).floor().max(0.0)) as usize,
-            ((p.cx + p.w / 2.0).ceil() as usize).min(w),
-        );
-        let (y0, y1) = (
-            ((p.base - p.h).floor().max(0.0)) as usize,
-            (p.base.ceil() as usize).min(h),
-        );
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let u = (x as f32 + 0.5 - p.cx) / (p.w / 2.0);
-                let v = (y as f32 + 0.5 - (p.base - p.h)) / p.h;
-                if let Some(nrm) = sample(p.shape, u, v) {
-                    let c = shade(albedo, metal, nrm);
-                    img.put_pixel(
-                        x as u32,
-                        y as u32,
-                        Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
-                    );
-                    owner[y * w + x] = rank as u16;
-                    depth[y * w + x] = 0.1 + 0.9 * p.z - 0.02 * nrm[2];
-                }
-            }
-        }
+        for_each_pixel(p, w, h, |x, y, nrm| {
+            let c = shade(albedo, metal, nrm);
+            img.put_pixel(
+                x as u32,
+                y as u32,
+                Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
+            );
+            owner[y * w + x] = rank as u16;
+            depth[y * w + x] = 0.1 + 0.9 * p.z - 0.02 * nrm[2];
+        });
     }
     let objects = order
         .iter()
@@ -423,7 +409,8 @@ pub fn render(cfg: &SceneConfig, seed: u64) -> Result<Scene, DataError> {
     })
 }
 
-fn paint_owner(p: &Placed, id: u16, owner: &mut [u16], w: usize, h: usize) {
+/// Calls `f(x, y, normal)` for every pixel of the image that the placed object covers.
+fn for_each_pixel(p: &Placed, w: usize, h: usize, mut f: impl FnMut(usize, usize, [f32; 3])) {
     let (x0, x1) = (
         ((p.cx - p.w / 2.0).floor().max(0.0)) as usize,
         ((p.cx + p.w / 2.0).ceil() as usize).min(w),
@@ -436,8 +423,8 @@ fn paint_owner(p: &Placed, id: u16, owner: &mut [u16], w: usize, h: usize) {
         for x in x0..x1 {
             let u = (x as f32 + 0.5 - p.cx) / (p.w / 2.0);
             let v = (y as f32 + 0.5 - (p.base - p.h)) / p.h;
-            if sample(p.shape, u, v).is_some() {
-                owner[y * w + x] = id;
+            if let Some(n) = sample(p.shape, u, v) {
+                f(x, y, n);
             }
         }
     }
