@@ -111,16 +111,85 @@ pub struct Scene {
     pub depth: Vec<f32>,
 }
 
-struct Placed {
-    shape: &'static str,
-    color: usize,
-    material: usize,
-    size: usize,
-    z: f32,
-    cx: f32,
-    base: f32,
-    w: f32,
-    h: f32,
+/// An object placed in the image: where its box stands and how it looks.
+pub(crate) struct Placed {
+    pub(crate) shape: &'static str,
+    pub(crate) color: usize,
+    pub(crate) material: usize,
+    pub(crate) size: usize,
+    pub(crate) z: f32,
+    pub(crate) cx: f32,
+    pub(crate) base: f32,
+    pub(crate) w: f32,
+    pub(crate) h: f32,
+}
+
+/// Where an object of this shape and size stands at distance `z`: `(box width, box height,
+/// base row)`. The ground-plane projection shared by scenes and clips.
+pub(crate) fn project(shape: &str, size: usize, z: f32, hf: f32) -> (f32, f32, f32) {
+    let horizon = 0.3 * hf;
+    let scale = 1.0 / (1.0 + 1.6 * z);
+    let ph = 0.32 * hf * SIZES[size].1 * scale;
+    (
+        ph * aspect(shape),
+        ph,
+        horizon + (hf - horizon) * (1.0 - z).powf(1.4),
+    )
+}
+
+/// Sky and textured ground, with their relative depth.
+pub(crate) fn background(w: usize, h: usize, rng: &mut ChaCha8Rng) -> (RgbImage, Vec<f32>) {
+    let (wf, hf) = (w as f32, h as f32);
+    let horizon = 0.3 * hf;
+    let mut img = RgbImage::new(w as u32, h as u32);
+    let mut depth = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let noise: f32 = rng.random_range(-0.04..0.04);
+            let (c, d) = if (y as f32) < horizon {
+                let t = y as f32 / horizon;
+                (
+                    [0.55 + 0.2 * t + noise, 0.65 + 0.15 * t + noise, 0.8 + noise],
+                    1.0,
+                )
+            } else {
+                let t = (y as f32 - horizon) / (hf - horizon);
+                let z = 1.0 - t.powf(1.0 / 1.4);
+                let check = (((x as f32 / wf * 8.0 / (1.0 + 1.6 * z)) as i32 + (z * 12.0) as i32)
+                    % 2) as f32;
+                let g = 0.42 + 0.05 * check + 0.1 * t + noise;
+                ([g, g * 0.95, g * 0.85], 0.1 + 0.9 * z)
+            };
+            img.put_pixel(
+                x as u32,
+                y as u32,
+                Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
+            );
+            depth[y * w + x] = d;
+        }
+    }
+    (img, depth)
+}
+
+/// Paints objects given far to near onto `img`/`depth`; `owner[pixel]` becomes the index
+/// (in `objs`) of the object seen there, `u16::MAX` for background.
+pub(crate) fn paint(objs: &[&Placed], img: &mut RgbImage, depth: &mut [f32], owner: &mut [u16]) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    owner.fill(u16::MAX);
+    for (rank, p) in objs.iter().enumerate() {
+        let albedo = COLORS[p.color].1;
+        let metal = MATERIALS[p.material] == "metal";
+        for_each_pixel(p, w, h, |x, y, nrm| {
+            let c = shade(albedo, metal, nrm);
+            img.put_pixel(
+                x as u32,
+                y as u32,
+                Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
+            );
+            owner[y * w + x] = rank as u16;
+            depth[y * w + x] = 0.1 + 0.9 * p.z - 0.02 * nrm[2];
+        });
+    }
 }
 
 /// Shape silhouette and normal at local coordinates: `u ∈ [-1, 1]` across, `v ∈ [0, 1]` down.
@@ -286,37 +355,9 @@ pub fn render(cfg: &SceneConfig, seed: u64) -> Result<Scene, DataError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (w, h) = (cfg.width as usize, cfg.height as usize);
     let (wf, hf) = (w as f32, h as f32);
-    let horizon = 0.3 * hf;
     let n = rng.random_range(cfg.min_objects..=cfg.max_objects);
 
-    // Background: sky gradient and a noisy, slightly checkered ground.
-    let mut img = RgbImage::new(cfg.width, cfg.height);
-    let mut depth = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let noise: f32 = rng.random_range(-0.04..0.04);
-            let (c, d) = if (y as f32) < horizon {
-                let t = y as f32 / horizon;
-                (
-                    [0.55 + 0.2 * t + noise, 0.65 + 0.15 * t + noise, 0.8 + noise],
-                    1.0,
-                )
-            } else {
-                let t = (y as f32 - horizon) / (hf - horizon);
-                let z = 1.0 - t.powf(1.0 / 1.4);
-                let check = (((x as f32 / wf * 8.0 / (1.0 + 1.6 * z)) as i32 + (z * 12.0) as i32)
-                    % 2) as f32;
-                let g = 0.42 + 0.05 * check + 0.1 * t + noise;
-                ([g, g * 0.95, g * 0.85], 0.1 + 0.9 * z)
-            };
-            img.put_pixel(
-                x as u32,
-                y as u32,
-                Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
-            );
-            depth[y * w + x] = d;
-        }
-    }
+    let (mut img, mut depth) = background(w, h, &mut rng);
 
     let mut placed: Vec<Placed> = Vec::new();
     let mut owner = vec![u16::MAX; w * h];
@@ -326,10 +367,7 @@ pub fn render(cfg: &SceneConfig, seed: u64) -> Result<Scene, DataError> {
         let shape = SHAPES[rng.random_range(0..SHAPES.len())];
         let size = rng.random_range(0..SIZES.len());
         let z: f32 = rng.random_range(0.0..1.0);
-        let scale = 1.0 / (1.0 + 1.6 * z);
-        let ph = 0.32 * hf * SIZES[size].1 * scale;
-        let pw = ph * aspect(shape);
-        let base = horizon + (hf - horizon) * (1.0 - z).powf(1.4);
+        let (pw, ph, base) = project(shape, size, z, hf);
         let cx = rng.random_range(pw / 2.0..(wf - pw / 2.0).max(pw / 2.0 + 1.0));
         let cand = Placed {
             shape,
@@ -368,22 +406,8 @@ pub fn render(cfg: &SceneConfig, seed: u64) -> Result<Scene, DataError> {
     // Paint far to near and record ids in that order.
     let mut order: Vec<usize> = (0..placed.len()).collect();
     order.sort_by(|&a, &b| placed[b].z.total_cmp(&placed[a].z));
-    owner.fill(u16::MAX);
-    for (rank, &i) in order.iter().enumerate() {
-        let p = &placed[i];
-        let albedo = COLORS[p.color].1;
-        let metal = MATERIALS[p.material] == "metal";
-        for_each_pixel(p, w, h, |x, y, nrm| {
-            let c = shade(albedo, metal, nrm);
-            img.put_pixel(
-                x as u32,
-                y as u32,
-                Rgb(c.map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8)),
-            );
-            owner[y * w + x] = rank as u16;
-            depth[y * w + x] = 0.1 + 0.9 * p.z - 0.02 * nrm[2];
-        });
-    }
+    let far_to_near: Vec<&Placed> = order.iter().map(|&i| &placed[i]).collect();
+    paint(&far_to_near, &mut img, &mut depth, &mut owner);
     let objects = order
         .iter()
         .enumerate()
