@@ -15,6 +15,7 @@ mod sample;
 pub mod scene;
 pub mod suite;
 mod task;
+pub mod video;
 
 pub use error::DataError;
 pub use sample::{Category, Media, Sample};
