@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// `dtr1 data …`.
 #[derive(clap::Subcommand)]
 pub enum DataCommand {
-    /// Generate a TwinBench image suite (scenes, true twins, queries for the three image benchmarks).
+    /// Generate a TwinBench suite: scenes and clips, true twins, queries for all six benchmarks.
     Generate {
         /// Output directory (created; existing files are replaced atomically).
         #[arg(long)]
@@ -17,6 +17,9 @@ pub enum DataCommand {
         /// Number of scenes.
         #[arg(long, default_value_t = 50)]
         scenes: usize,
+        /// Number of video clips (32 frames each).
+        #[arg(long, default_value_t = 10)]
+        clips: usize,
         /// Seed of scene 0 (scene i uses seed + i).
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -51,17 +54,19 @@ pub fn run(cmd: &DataCommand) -> Result<()> {
         DataCommand::Generate {
             out,
             scenes,
+            clips,
             seed,
             per_task,
         } => {
-            let pb = ProgressBar::new(*scenes as u64);
+            let pb = ProgressBar::new((*scenes + *clips) as u64);
             pb.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} scenes {elapsed}")
+                ProgressStyle::with_template("{bar:30} {pos}/{len} scenes and clips {elapsed}")
                     .expect("valid template"),
             );
             let counts = suite::generate(
                 out,
                 *scenes,
+                *clips,
                 *seed,
                 *per_task,
                 &SceneConfig::default(),

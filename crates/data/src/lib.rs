@@ -16,6 +16,7 @@ pub mod scene;
 pub mod suite;
 mod task;
 pub mod video;
+pub mod video_queries;
 
 pub use error::DataError;
 pub use sample::{Category, Media, Sample};

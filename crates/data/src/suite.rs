@@ -40,21 +40,23 @@ fn mentions_heldout(spec: &Spec, twin: &dtr1_twin::ImageTwin, targets: &[u32]) -
         }
 }
 
-/// Generates `scenes` scenes with up to `per_task` queries per image benchmark each, writes
-/// the dataset to `dir`, and returns the number of samples per split. `progress` is called
-/// after each scene.
+/// Generates `scenes` scenes with up to `per_task` queries per image benchmark each and
+/// `clips` video clips (frames `clips/clip_i/frame_NNN.png`, queries for the three video
+/// benchmarks), writes the dataset to `dir`, and returns the number of samples per split.
+/// `progress` is called after each scene and clip with the number done.
 pub fn generate(
     dir: &Path,
     scenes: usize,
+    clips: usize,
     seed: u64,
     per_task: usize,
     cfg: &SceneConfig,
     progress: &mut dyn FnMut(usize),
 ) -> Result<BTreeMap<String, usize>, DataError> {
-    if scenes == 0 || scenes > 1_000_000 || per_task == 0 || per_task > 100 {
+    if scenes == 0 || scenes > 1_000_000 || per_task == 0 || per_task > 100 || clips > 100_000 {
         return Err(DataError::invalid(
             dir,
-            format!("scenes = {scenes} must be 1..=1e6 and per_task = {per_task} 1..=100"),
+            format!("scenes = {scenes} must be 1..=1e6, clips = {clips} at most 1e5, per_task = {per_task} 1..=100"),
         ));
     }
     let mut splits: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
@@ -104,7 +106,97 @@ pub fn generate(
         }
         progress(i + 1);
     }
+    let clip_cfg = crate::video::ClipConfig::default();
+    for i in 0..clips {
+        let s = seed.wrapping_add(1_000_000 + i as u64);
+        let clip = crate::video::render(&clip_cfg, s)?;
+        let twin = clip.twin();
+        let name = format!("clip_{i:05}");
+        let mut frames = Vec::new();
+        for (f, img) in clip.frames.iter().enumerate() {
+            let rel = PathBuf::from("clips")
+                .join(&name)
+                .join(format!("frame_{f:03}.png"));
+            let mut png = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut png, image::ImageFormat::Png)
+                .expect("encoding a PNG in memory cannot fail");
+            write_atomic(&dir.join(&rel), &png.into_inner())?;
+            frames.push(rel);
+        }
+        let twin_path = PathBuf::from("twins").join(format!("{name}.json"));
+        write_atomic(
+            &dir.join(&twin_path),
+            serde_json::to_string(&twin)
+                .expect("twins serialise")
+                .as_bytes(),
+        )?;
+        let split = match i % 10 {
+            0 => "test",
+            1 => "val",
+            _ => "train",
+        };
+        let media = Media::Video {
+            frames,
+            fps: Some(clip_cfg.fps),
+            width: clip_cfg.width,
+            height: clip_cfg.height,
+        };
+        let mut samples = Vec::new();
+        for q in crate::video_queries::generate(&clip, &twin) {
+            let truth = match q.task {
+                crate::Task::VideoReasonseg => {
+                    let mut masks = BTreeMap::new();
+                    for (f, fm) in clip.masks.iter().enumerate() {
+                        let parts: Vec<dtr1_rle::Rle> = q
+                            .targets
+                            .iter()
+                            .map(|id| fm[*id as usize - 1].clone())
+                            .collect();
+                        let m = dtr1_rle::merge(&parts, false).expect("same-size masks");
+                        if m.area() > 0 {
+                            masks.insert(f as u32, m);
+                        }
+                    }
+                    crate::GroundTruth::VideoMasks {
+                        masks,
+                        ids: Some(q.targets.clone()),
+                    }
+                }
+                _ => crate::GroundTruth::Answers {
+                    answers: vec![q.answer.clone().unwrap_or_default()],
+                },
+            };
+            samples.push((q.task, q.text, truth, q.level, format!("{:?}", q.spec)));
+        }
+        samples.push((
+            crate::Task::VideoSummary,
+            "Summarise what happens in the video.".to_string(),
+            crate::GroundTruth::Summaries {
+                references: crate::video_queries::summaries(&twin),
+            },
+            2,
+            "Summary".to_string(),
+        ));
+        for (k, (task, text, truth, level, spec)) in samples.into_iter().enumerate() {
+            let mut meta = BTreeMap::new();
+            meta.insert("spec".into(), spec);
+            meta.insert("seed".into(), s.to_string());
+            splits.entry(split.to_string()).or_default().push(Sample {
+                id: format!("twinbench/{name}/{k}"),
+                task,
+                query: text,
+                media: media.clone(),
+                truth,
+                category: Some(crate::video_queries::CATEGORY),
+                level: Some(level),
+                twin: Some(twin_path.clone()),
+                source: format!("twinbench/{split}"),
+                meta,
+            });
+        }
+        progress(scenes + i + 1);
+    }
     let counts = splits.iter().map(|(k, v)| (k.clone(), v.len())).collect();
-    dataset::write(dir, "twinbench-image", &splits)?;
+    dataset::write(dir, "twinbench", &splits)?;
     Ok(counts)
 }

@@ -98,6 +98,7 @@ pub enum GroundTruth {
     /// Per-frame target masks of a video (frames absent from the map are empty).
     VideoMasks {
         /// Target mask per frame index.
+        #[serde(deserialize_with = "frame_map")]
         masks: BTreeMap<u32, Rle>,
         /// Target track ids.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,4 +121,17 @@ impl GroundTruth {
             _ => None,
         }
     }
+}
+
+/// Reads a `{"frame": RLE}` map. Needed by hand because inside an internally tagged enum serde
+/// buffers the JSON object keys as strings and cannot turn them into integers itself.
+fn frame_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u32, Rle>, D::Error> {
+    let raw: BTreeMap<String, Rle> = BTreeMap::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            k.parse::<u32>().map(|f| (f, v)).map_err(|_| {
+                serde::de::Error::custom(format!("frame key {k:?} is not a frame number"))
+            })
+        })
+        .collect()
 }

@@ -132,22 +132,32 @@ pub fn render(cfg: &ClipConfig, seed: u64) -> Result<Clip, DataError> {
         // Some start at rest, some roll in from a side, some move in view.
         let kind = rng.random_range(0..3);
         let z = rng.random_range(0.05..0.9f32);
-        let (x, vx) = match kind {
-            0 => (rng.random_range(-0.8..0.8f32), 0.0),
+        // Lateral ground units per image width shrink with distance (perspective).
+        let scale = 1.0 / (1.0 + 1.6 * z);
+        let (x, mut vx, mut vz) = match kind {
+            0 => (rng.random_range(-0.8..0.8f32), 0.0, 0.0),
             1 => {
+                // Start just outside the view and roll in.
                 let side = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
-                (side * 1.35, -side * rng.random_range(0.06..0.13f32))
+                (
+                    side * 1.45 / scale,
+                    -side * rng.random_range(0.07..0.12f32) / scale,
+                    rng.random_range(-0.01..0.01f32),
+                )
             }
             _ => (
                 rng.random_range(-0.8..0.8f32),
                 rng.random_range(-0.05..0.05f32),
+                rng.random_range(-0.015..0.015f32),
             ),
         };
-        let vz = if kind == 0 {
-            0.0
-        } else {
-            rng.random_range(-0.015..0.015f32)
-        };
+        // Half of the movers head for an object already placed, so collisions happen.
+        if kind != 0 && !bodies.is_empty() && rng.random_bool(0.5) {
+            let t = &bodies[rng.random_range(0..bodies.len())];
+            let (dx, dz) = (t.x - x, t.z - z);
+            let (d, speed) = (dx.hypot(dz).max(1e-3), vx.hypot(vz).max(0.05));
+            (vx, vz) = (dx / d * speed, dz / d * speed);
+        }
         // Avoid starting inside another disc.
         if bodies
             .iter()

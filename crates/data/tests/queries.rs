@@ -47,8 +47,8 @@ fn every_query_passes_the_independent_checker() {
 fn suite_is_deterministic_and_keeps_heldout_pairs_out_of_train() {
     let base = std::env::temp_dir().join(format!("dtr1-suite-{}", std::process::id()));
     let (a, b) = (base.join("a"), base.join("b"));
-    let ca = suite::generate(&a, 12, 7, 3, &SceneConfig::default(), &mut |_| {}).unwrap();
-    let cb = suite::generate(&b, 12, 7, 3, &SceneConfig::default(), &mut |_| {}).unwrap();
+    let ca = suite::generate(&a, 12, 2, 7, 3, &SceneConfig::default(), &mut |_| {}).unwrap();
+    let cb = suite::generate(&b, 12, 2, 7, 3, &SceneConfig::default(), &mut |_| {}).unwrap();
     assert_eq!(ca, cb);
     assert_eq!(
         std::fs::read(a.join("train.jsonl")).unwrap(),
@@ -60,6 +60,20 @@ fn suite_is_deterministic_and_keeps_heldout_pairs_out_of_train() {
     );
     let train = dataset::read_split(&a, "train").unwrap();
     assert!(!train.is_empty());
+    // Clip 0 is in test: every video task is there, with frames on disk.
+    let test = dataset::read_split(&a, "test").unwrap();
+    for t in [Task::VideoVqa, Task::VideoSummary] {
+        assert!(test.iter().any(|s| s.task == t), "{t:?} missing");
+    }
+    let video = test.iter().find(|s| s.task == Task::VideoSummary).unwrap();
+    match (&video.media, &video.truth) {
+        (dtr1_data::Media::Video { frames, .. }, GroundTruth::Summaries { references }) => {
+            assert_eq!(frames.len(), 32);
+            assert!(frames.iter().all(|f| f.exists()));
+            assert!(references.len() >= 2 && references[0] != references[1]);
+        }
+        other => panic!("{other:?}"),
+    }
     for s in &train {
         let twin: dtr1_twin::ImageTwin =
             serde_json::from_slice(&std::fs::read(s.twin.as_ref().unwrap()).unwrap()).unwrap();
@@ -85,6 +99,7 @@ fn suite_is_deterministic_and_keeps_heldout_pairs_out_of_train() {
     assert!(suite::generate(
         &base.join("c"),
         0,
+        0,
         1,
         3,
         &SceneConfig::default(),
@@ -92,4 +107,38 @@ fn suite_is_deterministic_and_keeps_heldout_pairs_out_of_train() {
     )
     .is_err());
     std::fs::remove_dir_all(&base).ok();
+}
+
+#[test]
+fn video_queries_pass_the_checker() {
+    use dtr1_data::video::{render, ClipConfig};
+    use dtr1_data::video_queries::{check, generate as vgenerate, summaries};
+    let mut tasks = std::collections::BTreeMap::new();
+    for seed in 0..20 {
+        let clip = render(&ClipConfig::default(), seed).unwrap();
+        let twin = clip.twin();
+        for q in vgenerate(&clip, &twin) {
+            *tasks.entry(q.task).or_insert(0) += 1;
+            assert_eq!(
+                check(&q.spec, &twin),
+                Some((q.targets.clone(), q.answer.clone())),
+                "{}",
+                q.text
+            );
+            if q.task == Task::VideoReasonseg {
+                assert!(!q.targets.is_empty());
+            }
+        }
+        let refs = summaries(&twin);
+        assert_eq!(refs.len(), 2);
+        assert!(refs.iter().all(|r| r.ends_with('.')), "{refs:?}");
+    }
+    assert!(
+        tasks.get(&Task::VideoReasonseg).copied().unwrap_or(0) >= 10,
+        "{tasks:?}"
+    );
+    assert!(
+        tasks.get(&Task::VideoVqa).copied().unwrap_or(0) >= 20,
+        "{tasks:?}"
+    );
 }

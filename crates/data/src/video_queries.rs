@@ -1,0 +1,315 @@
+//! TwinBench video queries (reasoning segmentation, VQA) and reference summaries, from a
+//! clip's event log; each query is a [`VSpec`] that [`check`] re-evaluates on the video twin.
+
+use crate::video::Clip;
+use crate::{Category, Task};
+use dtr1_twin::{EventKind, VideoTwin};
+
+/// The meaning of a video query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VSpec {
+    /// Tracks that come to rest at some point after a collision they took part in.
+    StoppedAfterCollision,
+    /// Tracks set in motion by a collision (a start at the frame of their collision).
+    SetInMotion,
+    /// The track that came into view last (after the first frame).
+    EnteredLast,
+    /// Number of collisions.
+    CountCollisions,
+    /// Number of collisions of the track with this colour and shape.
+    CollisionsOf { color: String, shape: String },
+}
+
+/// One generated video query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VQuery {
+    /// Which benchmark.
+    pub task: Task,
+    /// The text.
+    pub text: String,
+    /// Its meaning.
+    pub spec: VSpec,
+    /// Target track ids (segmentation).
+    pub targets: Vec<u32>,
+    /// The answer (VQA).
+    pub answer: Option<String>,
+    /// Level 1–4.
+    pub level: u8,
+}
+
+fn events(t: &VideoTwin, k: EventKind) -> impl Iterator<Item = &dtr1_twin::Event> {
+    t.events.iter().filter(move |e| e.kind == k)
+}
+
+fn attrs(t: &VideoTwin, id: u32) -> Option<(String, String)> {
+    let tr = t.track(id)?;
+    Some((tr.attributes.color.clone()?, tr.attributes.shape.clone()?))
+}
+
+/// Evaluates a spec on a video twin: target ids (sorted) or an answer; `None` when unclear.
+pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> {
+    let collides: Vec<&dtr1_twin::Event> = events(t, EventKind::Collide).collect();
+    match spec {
+        VSpec::StoppedAfterCollision => {
+            let mut ids: Vec<u32> = events(t, EventKind::Stop)
+                .filter(|s| {
+                    collides
+                        .iter()
+                        .any(|c| c.tracks.contains(&s.tracks[0]) && s.frame >= c.frame)
+                })
+                .map(|s| s.tracks[0])
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            (!ids.is_empty()).then_some((ids, None))
+        }
+        VSpec::SetInMotion => {
+            let mut ids: Vec<u32> = events(t, EventKind::Start)
+                .filter(|s| {
+                    collides
+                        .iter()
+                        .any(|c| c.tracks.contains(&s.tracks[0]) && c.frame == s.frame)
+                })
+                .map(|s| s.tracks[0])
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            (!ids.is_empty()).then_some((ids, None))
+        }
+        VSpec::EnteredLast => {
+            let appear: Vec<&dtr1_twin::Event> = events(t, EventKind::Appear)
+                .filter(|e| e.frame > 0)
+                .collect();
+            let last = appear.iter().map(|e| e.frame).max()?;
+            let at: Vec<u32> = appear
+                .iter()
+                .filter(|e| e.frame == last)
+                .map(|e| e.tracks[0])
+                .collect();
+            (at.len() == 1).then_some((at, None))
+        }
+        VSpec::CountCollisions => Some((vec![], Some(collides.len().to_string()))),
+        VSpec::CollisionsOf { color, shape } => {
+            let who: Vec<u32> = t
+                .tracks
+                .iter()
+                .filter(|tr| attrs(t, tr.id) == Some((color.clone(), shape.clone())))
+                .map(|tr| tr.id)
+                .collect();
+            let [id] = who.as_slice() else { return None };
+            Some((
+                vec![],
+                Some(
+                    collides
+                        .iter()
+                        .filter(|c| c.tracks.contains(id))
+                        .count()
+                        .to_string(),
+                ),
+            ))
+        }
+    }
+}
+
+/// Generates the queries of a clip (each kept only when the checker agrees with the
+/// generator's answer from the simulation's own event log).
+pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
+    let specs: Vec<(Task, VSpec, String, u8)> = {
+        let mut v = vec![
+            (
+                Task::VideoReasonseg,
+                VSpec::StoppedAfterCollision,
+                "Segment everything that came to rest after bumping into something.".to_string(),
+                3,
+            ),
+            (
+                Task::VideoReasonseg,
+                VSpec::SetInMotion,
+                "Segment whatever was set rolling by being hit.".to_string(),
+                3,
+            ),
+            (
+                Task::VideoReasonseg,
+                VSpec::EnteredLast,
+                "Segment the object that rolled into view last.".to_string(),
+                2,
+            ),
+            (
+                Task::VideoVqa,
+                VSpec::CountCollisions,
+                "How many collisions happen in the video?".to_string(),
+                2,
+            ),
+        ];
+        for o in &clip.objects {
+            v.push((
+                Task::VideoVqa,
+                VSpec::CollisionsOf {
+                    color: o.color.into(),
+                    shape: o.shape.into(),
+                },
+                format!(
+                    "How many times does the {} {} collide with something?",
+                    o.color, o.shape
+                ),
+                3,
+            ));
+        }
+        v
+    };
+    let mut out = Vec::new();
+    for (task, spec, text, level) in specs {
+        let Some((targets, answer)) = check(&spec, twin) else {
+            continue;
+        };
+        if generated(&spec, clip) != Some((targets.clone(), answer.clone())) {
+            continue;
+        }
+        out.push(VQuery {
+            task,
+            text,
+            spec,
+            targets,
+            answer,
+            level,
+        });
+    }
+    out
+}
+
+/// The generator's side, from the simulation's objects and raw event log.
+fn generated(spec: &VSpec, clip: &Clip) -> Option<(Vec<u32>, Option<String>)> {
+    let visible = |id: u32| clip.masks.iter().any(|f| f[id as usize - 1].area() > 0);
+    let ev: Vec<&dtr1_twin::Event> = clip
+        .events
+        .iter()
+        .filter(|e| e.tracks.iter().all(|&t| visible(t)))
+        .collect();
+    let collide_frames = |id: u32| {
+        ev.iter()
+            .filter(|e| e.kind == EventKind::Collide && e.tracks.contains(&id))
+            .map(|e| e.frame)
+            .collect::<Vec<_>>()
+    };
+    match spec {
+        VSpec::StoppedAfterCollision | VSpec::SetInMotion => {
+            let (kind, lo, hi) = if *spec == VSpec::SetInMotion {
+                (EventKind::Start, 0, 0)
+            } else {
+                (EventKind::Stop, 0, 3)
+            };
+            let mut ids: Vec<u32> = ev
+                .iter()
+                .filter(|e| {
+                    e.kind == kind
+                        && collide_frames(e.tracks[0])
+                            .iter()
+                            .any(|&c| e.frame >= c + lo && e.frame <= c + hi)
+                })
+                .map(|e| e.tracks[0])
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            (!ids.is_empty()).then_some((ids, None))
+        }
+        VSpec::EnteredLast => {
+            let first_seen: Vec<(u32, usize)> = (1..=clip.objects.len() as u32)
+                .filter_map(|id| {
+                    clip.masks
+                        .iter()
+                        .position(|f| f[id as usize - 1].area() > 0)
+                        .map(|f| (id, f))
+                })
+                .filter(|(_, f)| *f > 0)
+                .collect();
+            let last = first_seen.iter().map(|x| x.1).max()?;
+            let at: Vec<u32> = first_seen
+                .iter()
+                .filter(|x| x.1 == last)
+                .map(|x| x.0)
+                .collect();
+            (at.len() == 1).then_some((at, None))
+        }
+        VSpec::CountCollisions => Some((
+            vec![],
+            Some(
+                ev.iter()
+                    .filter(|e| e.kind == EventKind::Collide)
+                    .count()
+                    .to_string(),
+            ),
+        )),
+        VSpec::CollisionsOf { color, shape } => {
+            let who: Vec<u32> = clip
+                .objects
+                .iter()
+                .filter(|o| o.color == color && o.shape == shape && visible(o.id))
+                .map(|o| o.id)
+                .collect();
+            let [id] = who.as_slice() else { return None };
+            Some((vec![], Some(collide_frames(*id).len().to_string())))
+        }
+    }
+}
+
+/// Reference summaries written from the event log with two phrasings (at least two
+/// references per clip, as the summary benchmark needs).
+pub fn summaries(twin: &VideoTwin) -> Vec<String> {
+    let name = |id: u32| {
+        attrs(twin, id).map_or_else(|| format!("object {id}"), |(c, s)| format!("the {c} {s}"))
+    };
+    // One way of telling an event, or nothing for events a summary leaves out.
+    type Phrasing<'a> = &'a dyn Fn(&dtr1_twin::Event) -> Option<String>;
+    let phrasings: [Phrasing; 2] = [
+        &|e| {
+            Some(match e.kind {
+                EventKind::Appear if e.frame > 0 => {
+                    format!("{} rolls into view", name(e.tracks[0]))
+                }
+                EventKind::Leave => format!("{} leaves the scene", name(e.tracks[0])),
+                EventKind::Start => format!("{} starts moving", name(e.tracks[0])),
+                EventKind::Stop => format!("{} stops", name(e.tracks[0])),
+                EventKind::Collide => format!("{} hits {}", name(e.tracks[0]), name(e.tracks[1])),
+                _ => return None,
+            })
+        },
+        &|e| {
+            Some(match e.kind {
+                EventKind::Appear if e.frame > 0 => {
+                    format!("{} enters the frame", name(e.tracks[0]))
+                }
+                EventKind::Leave => format!("{} rolls out of the picture", name(e.tracks[0])),
+                EventKind::Start => format!("{} begins to roll", name(e.tracks[0])),
+                EventKind::Stop => format!("{} comes to rest", name(e.tracks[0])),
+                EventKind::Collide => {
+                    format!("{} and {} collide", name(e.tracks[0]), name(e.tracks[1]))
+                }
+                _ => return None,
+            })
+        },
+    ];
+    phrasings
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let parts: Vec<String> = twin.events.iter().filter_map(p).collect();
+            let intro = match k {
+                0 => format!("There are {} objects on the ground.", twin.tracks.len()),
+                _ => format!("The video shows {} objects.", twin.tracks.len()),
+            };
+            if parts.is_empty() {
+                format!("{intro} Nothing happens.")
+            } else {
+                let joiner = if k == 0 { ", then " } else { "; after that " };
+                let mut s = parts.join(joiner);
+                if let Some(first) = s.get(0..1) {
+                    s = first.to_uppercase() + &s[1..];
+                }
+                format!("{intro} {s}.")
+            }
+        })
+        .collect()
+}
+
+/// The category of every video query: temporal.
+pub const CATEGORY: Category = Category::Temporal;
