@@ -121,6 +121,8 @@ fn data_generate_and_stats() {
         dir.to_str().unwrap(),
         "--scenes",
         "6",
+        "--clips",
+        "1",
         "--seed",
         "3",
     ]);
@@ -137,6 +139,8 @@ fn data_generate_and_stats() {
     let out = dtr1(&["data", "stats", dir.to_str().unwrap()]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("| train | image-vqa |"), "{text}");
+    // Clip 0 lands in the test split with the three video benchmarks.
+    assert!(text.contains("| test | video-summary |"), "{text}");
     let out = dtr1(&[
         "data",
         "generate",
