@@ -4,8 +4,43 @@ use crate::{DataError, GroundTruth, Media, Sample};
 use image::{Rgb, RgbImage};
 
 /// Tints the target mask (orange), hatches ignore regions (gray) and outlines boxes (green)
-/// on the sample's image. Video samples show their first frame with that frame's target.
+/// on the sample's image. Video samples become a contact sheet of every 4th frame (four per
+/// row), each with that frame's target tinted.
 pub fn render(sample: &Sample) -> Result<RgbImage, DataError> {
+    if let Media::Video { frames, .. } = &sample.media {
+        let picks: Vec<usize> = (0..frames.len()).step_by(4).collect();
+        let mut sheet: Option<RgbImage> = None;
+        for (k, &f) in picks.iter().enumerate() {
+            let mut one = sample.clone();
+            one.media = Media::Image {
+                path: frames[f].clone(),
+                width: 0,
+                height: 0,
+            };
+            one.truth = match &sample.truth {
+                GroundTruth::VideoMasks { masks, ids } => match masks.get(&(f as u32)) {
+                    Some(m) => GroundTruth::Mask {
+                        mask: m.clone(),
+                        ignore: None,
+                        ids: ids.clone(),
+                    },
+                    None => GroundTruth::Answers { answers: vec![] },
+                },
+                other => other.clone(),
+            };
+            let img = render(&one)?;
+            let (w, h) = img.dimensions();
+            let s = sheet
+                .get_or_insert_with(|| RgbImage::new(w * 4, h * picks.len().div_ceil(4) as u32));
+            image::imageops::replace(
+                s,
+                &img,
+                i64::from(w * (k as u32 % 4)),
+                i64::from(h * (k as u32 / 4)),
+            );
+        }
+        return sheet.ok_or_else(|| DataError::invalid(&sample.id, "video without frames"));
+    }
     let path = match &sample.media {
         Media::Image { path, .. } => path.clone(),
         Media::Video { frames, .. } => frames

@@ -11,7 +11,7 @@
 //!
 //! Events come from the simulation and the rendered masks: `appear` (first visible frame),
 //! `leave` (last visible frame, when it leaves before the end), `start`/`stop` (speed crosses
-//! [`STOP_SPEED`]), `collide` (the frame of contact; both tracks), `occlude` (first frame in
+//! [`STOP_SPEED`]), `collide` (the frame of contact; the faster track first), `occlude` (first frame in
 //! which more than half of a visible object is hidden by a nearer one; occluder first).
 
 use crate::scene::{background, paint, project, Placed, COLORS, MATERIALS, SIZES};
@@ -221,6 +221,9 @@ pub fn render(cfg: &ClipConfig, seed: u64) -> Result<Clip, DataError> {
                     let (rvx, rvz) = (bodies[j].vx - bodies[i].vx, bodies[j].vz - bodies[i].vz);
                     if d < bodies[i].r + bodies[j].r && d > 0.0 && rvx * dx + rvz * dz < 0.0 {
                         let (nx, nz) = (dx / d, dz / d);
+                        // The faster one (before contact) is the one that hits; it goes first.
+                        let hitter_first =
+                            bodies[i].vx.hypot(bodies[i].vz) >= bodies[j].vx.hypot(bodies[j].vz);
                         let (ui, uj) = (
                             bodies[i].vx * nx + bodies[i].vz * nz,
                             bodies[j].vx * nx + bodies[j].vz * nz,
@@ -232,7 +235,11 @@ pub fn render(cfg: &ClipConfig, seed: u64) -> Result<Clip, DataError> {
                         events.push(Event {
                             kind: EventKind::Collide,
                             frame: f,
-                            tracks: vec![i as u32 + 1, j as u32 + 1],
+                            tracks: if hitter_first {
+                                vec![i as u32 + 1, j as u32 + 1]
+                            } else {
+                                vec![j as u32 + 1, i as u32 + 1]
+                            },
                         });
                     }
                 }
@@ -355,7 +362,16 @@ pub fn render(cfg: &ClipConfig, seed: u64) -> Result<Clip, DataError> {
             }
         }
     }
-    events.sort_by_key(|e| (e.frame, e.kind, e.tracks.clone()));
+    // Within a frame, tell causes before effects: a collision before the start or stop it causes.
+    let rank = |k: EventKind| match k {
+        EventKind::Appear => 0,
+        EventKind::Collide => 1,
+        EventKind::Start => 2,
+        EventKind::Stop => 3,
+        EventKind::Occlude => 4,
+        EventKind::Leave => 5,
+    };
+    events.sort_by_key(|e| (e.frame, rank(e.kind), e.tracks.clone()));
     Ok(Clip {
         frames,
         objects,

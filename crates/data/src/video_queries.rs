@@ -18,6 +18,14 @@ pub enum VSpec {
     CountCollisions,
     /// Number of collisions of the track with this colour and shape.
     CollisionsOf { color: String, shape: String },
+    /// Which of two tracks (named by colour and shape) comes to rest first; the answer is
+    /// its colour.
+    FirstToStop {
+        a: (String, String),
+        b: (String, String),
+    },
+    /// Whether a track stops `before` or `after` the first collision of the video.
+    StopBeforeAfterCollision { color: String, shape: String },
 }
 
 /// One generated video query.
@@ -88,6 +96,46 @@ pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> 
                 .collect();
             (at.len() == 1).then_some((at, None))
         }
+        VSpec::FirstToStop { a, b } => {
+            let stop_of = |(c, s): &(String, String)| {
+                let who: Vec<u32> = t
+                    .tracks
+                    .iter()
+                    .filter(|tr| attrs(t, tr.id) == Some((c.clone(), s.clone())))
+                    .map(|tr| tr.id)
+                    .collect();
+                let [id] = who.as_slice() else { return None };
+                events(t, EventKind::Stop)
+                    .find(|e| e.tracks[0] == *id)
+                    .map(|e| e.frame)
+            };
+            let (fa, fb) = (stop_of(a)?, stop_of(b)?);
+            (fa != fb).then(|| {
+                (
+                    vec![],
+                    Some(if fa < fb { a.0.clone() } else { b.0.clone() }),
+                )
+            })
+        }
+        VSpec::StopBeforeAfterCollision { color, shape } => {
+            let who: Vec<u32> = t
+                .tracks
+                .iter()
+                .filter(|tr| attrs(t, tr.id) == Some((color.clone(), shape.clone())))
+                .map(|tr| tr.id)
+                .collect();
+            let [id] = who.as_slice() else { return None };
+            let stop = events(t, EventKind::Stop)
+                .find(|e| e.tracks[0] == *id)?
+                .frame;
+            let first = collides.first()?.frame;
+            (stop != first).then(|| {
+                (
+                    vec![],
+                    Some(if stop < first { "before" } else { "after" }.to_string()),
+                )
+            })
+        }
         VSpec::CountCollisions => Some((vec![], Some(collides.len().to_string()))),
         VSpec::CollisionsOf { color, shape } => {
             let who: Vec<u32> = t
@@ -141,7 +189,33 @@ pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
                 2,
             ),
         ];
-        for o in &clip.objects {
+        for (i, o) in clip.objects.iter().enumerate() {
+            v.push((
+                Task::VideoVqa,
+                VSpec::StopBeforeAfterCollision {
+                    color: o.color.into(),
+                    shape: o.shape.into(),
+                },
+                format!(
+                    "Does the {} {} come to rest before or after the first collision?",
+                    o.color, o.shape
+                ),
+                4,
+            ));
+            for p in &clip.objects[i + 1..] {
+                v.push((
+                    Task::VideoVqa,
+                    VSpec::FirstToStop {
+                        a: (o.color.into(), o.shape.into()),
+                        b: (p.color.into(), p.shape.into()),
+                    },
+                    format!(
+                        "Which stops first, the {} {} or the {} {}? Answer with its colour.",
+                        o.color, o.shape, p.color, p.shape
+                    ),
+                    3,
+                ));
+            }
             v.push((
                 Task::VideoVqa,
                 VSpec::CollisionsOf {
@@ -229,6 +303,47 @@ fn generated(spec: &VSpec, clip: &Clip) -> Option<(Vec<u32>, Option<String>)> {
                 .map(|x| x.0)
                 .collect();
             (at.len() == 1).then_some((at, None))
+        }
+        VSpec::FirstToStop { a, b } => {
+            let stop_of = |(c, s): &(String, String)| {
+                let who: Vec<u32> = clip
+                    .objects
+                    .iter()
+                    .filter(|o| o.color == c && o.shape == s && visible(o.id))
+                    .map(|o| o.id)
+                    .collect();
+                let [id] = who.as_slice() else { return None };
+                ev.iter()
+                    .find(|e| e.kind == EventKind::Stop && e.tracks[0] == *id)
+                    .map(|e| e.frame)
+            };
+            let (fa, fb) = (stop_of(a)?, stop_of(b)?);
+            (fa != fb).then(|| {
+                (
+                    vec![],
+                    Some(if fa < fb { a.0.clone() } else { b.0.clone() }),
+                )
+            })
+        }
+        VSpec::StopBeforeAfterCollision { color, shape } => {
+            let who: Vec<u32> = clip
+                .objects
+                .iter()
+                .filter(|o| o.color == color && o.shape == shape && visible(o.id))
+                .map(|o| o.id)
+                .collect();
+            let [id] = who.as_slice() else { return None };
+            let stop = ev
+                .iter()
+                .find(|e| e.kind == EventKind::Stop && e.tracks[0] == *id)?
+                .frame;
+            let first = ev.iter().find(|e| e.kind == EventKind::Collide)?.frame;
+            (stop != first).then(|| {
+                (
+                    vec![],
+                    Some(if stop < first { "before" } else { "after" }.to_string()),
+                )
+            })
         }
         VSpec::CountCollisions => Some((
             vec![],

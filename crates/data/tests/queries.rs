@@ -114,11 +114,16 @@ fn video_queries_pass_the_checker() {
     use dtr1_data::video::{render, ClipConfig};
     use dtr1_data::video_queries::{check, generate as vgenerate, summaries};
     let mut tasks = std::collections::BTreeMap::new();
+    let mut specs = std::collections::BTreeMap::new();
     for seed in 0..20 {
         let clip = render(&ClipConfig::default(), seed).unwrap();
         let twin = clip.twin();
         for q in vgenerate(&clip, &twin) {
             *tasks.entry(q.task).or_insert(0) += 1;
+            let kind = format!("{:?}", q.spec);
+            *specs
+                .entry(kind.split([' ', '{']).next().unwrap().to_string())
+                .or_insert(0) += 1;
             assert_eq!(
                 check(&q.spec, &twin),
                 Some((q.targets.clone(), q.answer.clone())),
