@@ -27,7 +27,7 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 3)]
         per_task: usize,
     },
-    /// Draw one sample's ground truth on its image (PNG) and print its query and answer.
+    /// Draw one sample's ground truth on its image, with the query and answer above it (PNG).
     Show {
         /// Dataset directory.
         dir: PathBuf,
@@ -121,7 +121,18 @@ fn show(dir: &Path, split: &str, which: &str, out: &Path) -> Result<()> {
             .find(|s| s.id == which)
             .with_context(|| format!("no sample {which:?} in {split}"))?,
     };
-    let img = dtr1_data::overlay::render(s)?;
+    let answer_text = match &s.truth {
+        dtr1_data::GroundTruth::Answers { answers } => answers.join(" | "),
+        dtr1_data::GroundTruth::Summaries { references } => references[..1].join(""),
+        t => format!("ids {:?}", t.target_ids().unwrap_or(&[])),
+    };
+    let img = dtr1_data::overlay::caption(
+        &dtr1_data::overlay::render(s)?,
+        &[
+            format!("[{}] {}", s.task.name(), s.query),
+            format!("answer: {answer_text}"),
+        ],
+    );
     let mut png = std::io::Cursor::new(Vec::new());
     img.write_to(&mut png, image::ImageFormat::Png)?;
     dataset::write_atomic(out, &png.into_inner())?;

@@ -1,6 +1,7 @@
 //! Pictures of samples: the image with its ground truth drawn on it.
 
 use crate::{DataError, GroundTruth, Media, Sample};
+use font8x8::UnicodeFonts;
 use image::{Rgb, RgbImage};
 
 /// Tints the target mask (orange), hatches ignore regions (gray) and outlines boxes (green)
@@ -112,4 +113,55 @@ pub fn render(sample: &Sample) -> Result<RgbImage, DataError> {
         GroundTruth::Answers { .. } | GroundTruth::Summaries { .. } => {}
     }
     Ok(img)
+}
+
+/// Puts `lines` of text in a white band above `img` (8×8 bitmap glyphs at twice their size;
+/// long lines are wrapped at word boundaries, characters without a glyph become `?`).
+pub fn caption(img: &RgbImage, lines: &[String]) -> RgbImage {
+    const SCALE: u32 = 2;
+    const GLYPH: u32 = 8 * SCALE;
+    let w = img.width();
+    let per_line = ((w.saturating_sub(8)) / GLYPH).max(1) as usize;
+    let mut wrapped: Vec<String> = Vec::new();
+    for l in lines {
+        let mut cur = String::new();
+        for word in l.split_whitespace() {
+            if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > per_line {
+                wrapped.push(std::mem::take(&mut cur));
+            }
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+        wrapped.push(cur);
+    }
+    let band = wrapped.len() as u32 * (GLYPH + 4) + 8;
+    let mut out = RgbImage::from_pixel(w, img.height() + band, Rgb([255, 255, 255]));
+    image::imageops::replace(&mut out, img, 0, i64::from(band));
+    for (row, text) in wrapped.iter().enumerate() {
+        for (col, ch) in text.chars().take(per_line).enumerate() {
+            let glyph = font8x8::BASIC_FONTS
+                .get(ch)
+                .or_else(|| font8x8::BASIC_FONTS.get('?'))
+                .unwrap_or([0; 8]);
+            let (x0, y0) = (4 + col as u32 * GLYPH, 4 + row as u32 * (GLYPH + 4));
+            for (gy, bits) in glyph.iter().enumerate() {
+                for gx in 0..8u32 {
+                    if bits >> gx & 1 == 1 {
+                        for dy in 0..SCALE {
+                            for dx in 0..SCALE {
+                                out.put_pixel(
+                                    x0 + gx * SCALE + dx,
+                                    y0 + gy as u32 * SCALE + dy,
+                                    Rgb([20, 20, 20]),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
 }
