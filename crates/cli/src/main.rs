@@ -18,10 +18,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load a twin (image or video) from JSON, validate it, and print it.
+    /// Print a twin: load one from JSON, or build one from an image with a perception backend
+    /// (`--detections` selects the `import` backend).
     Twin {
-        /// Twin JSON file.
+        /// Twin JSON file, or an image when `--detections` is given.
         file: PathBuf,
+        /// Detections for the image: COCO results JSON or a Grounded-SAM-2 dump.
+        #[arg(long)]
+        detections: Option<PathBuf>,
+        /// COCO image id to keep from a COCO results file.
+        #[arg(long)]
+        image_id: Option<String>,
+        /// Depth map for the image: 16-bit PNG or 2-D .npy.
+        #[arg(long)]
+        depth: Option<PathBuf>,
+        /// The depth file holds disparity (larger = nearer), as most depth models output.
+        #[arg(long)]
+        invert_depth: bool,
         /// Print the twin as pretty JSON instead of the compact prompt form.
         #[arg(long)]
         json: bool,
@@ -70,8 +83,18 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Twin {
             file,
+            detections: Some(det),
+            image_id,
+            depth,
+            invert_depth,
+            json,
+            ..
+        } => twin_cmd::perceive(&file, det, image_id, depth, invert_depth, json),
+        Command::Twin {
+            file,
             json,
             partial,
+            ..
         } => twin_cmd::show(&file, json, partial),
         Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
         Command::Schema => twin_cmd::schema(),

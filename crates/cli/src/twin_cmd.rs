@@ -53,3 +53,33 @@ pub fn validate_files(paths: &[impl AsRef<Path>], partial: bool) -> Result<()> {
 pub fn schema() -> Result<()> {
     crate::out(&dtr1_twin::json_schema())
 }
+
+/// Builds a twin from an image with the `import` backend and prints it.
+pub fn perceive(
+    image: &Path,
+    detections: std::path::PathBuf,
+    image_id: Option<String>,
+    depth: Option<std::path::PathBuf>,
+    invert_depth: bool,
+    json: bool,
+) -> Result<()> {
+    use dtr1_perception::Backend;
+    let img = image::open(image)
+        .with_context(|| format!("cannot read image {}", image.display()))?
+        .to_rgb8();
+    let backend = dtr1_perception::import::Import {
+        detections,
+        image_id,
+        categories: Default::default(),
+        depth,
+        invert_depth,
+    };
+    let p = backend.perceive(&img)?;
+    let twin = dtr1_perception::builder::build(&img, &p, &Default::default())?;
+    let twin = Twin::Image(twin);
+    if json {
+        crate::out(&(twin.to_json_pretty() + "\n"))
+    } else {
+        crate::out(&compact::to_compact(&twin))
+    }
+}

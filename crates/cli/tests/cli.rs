@@ -159,3 +159,57 @@ fn data_generate_and_stats() {
         .contains("manifest.json"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn twin_from_an_image_and_imported_detections() {
+    let dir = std::env::temp_dir().join(format!("dtr1-cli-perceive-{}", std::process::id()));
+    let out = dtr1(&[
+        "data",
+        "generate",
+        "--out",
+        dir.to_str().unwrap(),
+        "--scenes",
+        "1",
+        "--clips",
+        "0",
+    ]);
+    assert!(out.status.success());
+    let twin: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("twins/scene_00000.json")).unwrap())
+            .unwrap();
+    let anns: Vec<serde_json::Value> = twin["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| serde_json::json!({"class_name": o["label"], "segmentation": o["mask"], "score": 0.9}))
+        .collect();
+    let dump = dir.join("gsam.json");
+    std::fs::write(&dump, serde_json::json!({"annotations": anns}).to_string()).unwrap();
+    let img = dir.join("images/scene_00000.png");
+    let out = dtr1(&[
+        "twin",
+        img.to_str().unwrap(),
+        "--detections",
+        dump.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("image 480x320\n#1 "), "{text}");
+    assert_eq!(text.lines().count(), anns.len() + 1);
+    assert!(text.contains("mask_source=import"), "{text}");
+    let out = dtr1(&[
+        "twin",
+        dump.to_str().unwrap(),
+        "--detections",
+        dump.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cannot read image"));
+    std::fs::remove_dir_all(&dir).ok();
+}
