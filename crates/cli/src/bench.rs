@@ -124,7 +124,7 @@ struct Row {
 /// Runs the benchmarks and prints a Markdown table.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let r = args.repeats;
-    let pb = ProgressBar::new(11);
+    let pb = ProgressBar::new(12);
     pb.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
     );
@@ -353,6 +353,50 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         what: "reward of one segmentation rollout, 15-object twin (µs each = 1e6 / value)",
         unit: "rollouts/s",
         ours: 1000.0 / t,
+        reference: None,
+    });
+    pb.inc(1);
+
+    pb.set_message("twin builder");
+    let cfg_scene = dtr1_data::scene::SceneConfig {
+        min_objects: 15,
+        max_objects: 15,
+        ..Default::default()
+    };
+    let scene = dtr1_data::scene::render(&cfg_scene, 4).expect("a 15-object scene renders");
+    let perception = dtr1_perception::Perception {
+        detections: scene
+            .objects
+            .iter()
+            .map(|o| dtr1_perception::Detection {
+                label: o.shape.into(),
+                score: 0.9,
+                mask: o.mask.clone(),
+                mask_source: "import".into(),
+            })
+            .collect(),
+        depth: Some(dtr1_perception::DepthMap {
+            width: scene.image.width(),
+            height: scene.image.height(),
+            values: scene.depth.clone(),
+        }),
+        depth_source: Some("import".into()),
+    };
+    let n_obj = perception.detections.len();
+    let t = best(r, || {
+        dtr1_perception::builder::build(&scene.image, &perception, &Default::default())
+            .expect("valid detections")
+            .objects
+            .len()
+    });
+    rows.push(Row {
+        what: if n_obj == 15 {
+            "twin builder: 15 detections + depth → validated twin, 480×320"
+        } else {
+            "twin builder: detections + depth → validated twin, 480×320"
+        },
+        unit: "twins/s",
+        ours: 1.0 / t,
         reference: None,
     });
     pb.inc(1);
