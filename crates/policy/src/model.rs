@@ -1,0 +1,568 @@
+//! Decoder-only transformer (Llama family incl. SmolLM2, and Qwen2) written with
+//! differentiable candle ops only.
+//!
+//! candle 0.11's fused `softmax_last_dim`, `rms_norm`, `rope*` and `sdpa` have no backward
+//! (gradients through them are silently zero), so every op here is composed from primitives
+//! that autograd understands: RMSNorm is `x * rsqrt(mean(x²) + eps) * w`, softmax is
+//! `candle_nn::ops::softmax` (exp/sum/div), RoPE is written out with narrow/mul/cat.
+//!
+//! Batching: sequences are left-padded; each token carries its own position (so padding does
+//! not shift RoPE) and an additive mask hides padded keys. The KV cache stores keys already
+//! rotated, shape `(batch, n_kv_heads, time, head_dim)`.
+
+use candle_core::{DType, Device, Tensor, Var, D};
+
+use crate::error::{PolicyError, Result};
+
+/// Architecture hyper-parameters, read from checkpoint metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// Vocabulary size (rows of the embedding matrix).
+    pub vocab_size: usize,
+    /// Residual width `d`.
+    pub hidden_size: usize,
+    /// Number of decoder blocks.
+    pub num_layers: usize,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads (grouped-query attention when < `num_heads`).
+    pub num_kv_heads: usize,
+    /// SwiGLU inner width.
+    pub intermediate_size: usize,
+    /// RoPE frequency base (θ); SmolLM2 uses 1e5, not the Llama default 1e4.
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f64,
+    /// Output projection shares the token-embedding matrix.
+    pub tie_embeddings: bool,
+    /// q/k/v projections have biases (Qwen2).
+    pub qkv_bias: bool,
+    /// RoPE rotates interleaved pairs `(2i, 2i+1)` (GGUF Llama: llama.cpp's converter permutes
+    /// q/k rows for this) instead of halves `(i, i+d/2)` (HF layout, GGUF Qwen2).
+    pub rope_interleaved: bool,
+}
+
+impl ModelConfig {
+    /// Per-head width.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+
+    /// Reject configurations the forward pass cannot run.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(PolicyError::InvalidArgument(format!("model config: {m}")));
+        if self.num_heads == 0 || self.num_kv_heads == 0 || self.num_layers == 0 {
+            return bad("zero heads or layers");
+        }
+        if self.hidden_size % self.num_heads != 0 {
+            return bad("hidden_size not divisible by num_heads");
+        }
+        if self.num_heads % self.num_kv_heads != 0 {
+            return bad("num_heads not divisible by num_kv_heads");
+        }
+        if self.head_dim() % 2 != 0 {
+            return bad("odd head_dim");
+        }
+        Ok(())
+    }
+}
+
+/// The modules LoRA can adapt, named as in PEFT / HF Llama.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Attention query projection.
+    Q,
+    /// Attention key projection.
+    K,
+    /// Attention value projection.
+    V,
+    /// Attention output projection.
+    O,
+    /// SwiGLU gate.
+    Gate,
+    /// SwiGLU up.
+    Up,
+    /// SwiGLU down.
+    Down,
+}
+
+impl Target {
+    /// All seven targets.
+    pub const ALL: [Target; 7] = [
+        Target::Q,
+        Target::K,
+        Target::V,
+        Target::O,
+        Target::Gate,
+        Target::Up,
+        Target::Down,
+    ];
+
+    /// PEFT module name (`q_proj`, ...).
+    pub fn peft_name(self) -> &'static str {
+        match self {
+            Target::Q => "q_proj",
+            Target::K => "k_proj",
+            Target::V => "v_proj",
+            Target::O => "o_proj",
+            Target::Gate => "gate_proj",
+            Target::Up => "up_proj",
+            Target::Down => "down_proj",
+        }
+    }
+
+    /// PEFT parent module (`self_attn` or `mlp`).
+    pub fn peft_parent(self) -> &'static str {
+        match self {
+            Target::Q | Target::K | Target::V | Target::O => "self_attn",
+            _ => "mlp",
+        }
+    }
+
+    /// Parse a PEFT module name.
+    pub fn from_peft_name(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.peft_name() == s)
+    }
+}
+
+/// Low-rank adapter `ΔW = scale · B · A` beside a frozen linear layer.
+#[derive(Debug, Clone)]
+pub struct LoraPair {
+    /// `A`, shape `(rank, in)`; trainable.
+    pub a: Var,
+    /// `B`, shape `(out, rank)`; trainable, zero-initialised so a fresh adapter is a no-op.
+    pub b: Var,
+    /// `alpha / rank`.
+    pub scale: f64,
+}
+
+/// A frozen linear layer (`y = x Wᵀ + b`) with an optional LoRA adapter.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// Weight `(out, in)`; a plain tensor, so autograd never produces a gradient for it.
+    pub weight: Tensor,
+    /// Optional bias `(out,)`.
+    pub bias: Option<Tensor>,
+    /// Optional adapter.
+    pub lora: Option<LoraPair>,
+}
+
+impl Linear {
+    fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self {
+            weight,
+            bias,
+            lora: None,
+        }
+    }
+
+    /// Output features.
+    pub fn out_dim(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// Input features.
+    pub fn in_dim(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    /// Apply to `x` of shape `(..., in)`; the adapter contributes only when `adapter` is true,
+    /// which is how the frozen base doubles as the KL reference.
+    pub fn forward(&self, x: &Tensor, adapter: bool) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = *dims.last().expect("linear input has at least one dim");
+        let rows = x.elem_count() / in_dim;
+        // A 2-D matmul against the transposed weight avoids materialising Wᵀ.
+        let x2 = x.reshape((rows, in_dim))?;
+        let mut y = x2.matmul(&self.weight.t()?)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        if adapter {
+            if let Some(l) = &self.lora {
+                let delta = x2
+                    .matmul(&l.a.as_tensor().t()?)?
+                    .matmul(&l.b.as_tensor().t()?)?;
+                y = (y + (delta * l.scale)?)?;
+            }
+        }
+        let mut out_dims = dims;
+        *out_dims.last_mut().expect("non-empty") = self.out_dim();
+        Ok(y.reshape(out_dims)?)
+    }
+}
+
+/// One decoder block's weights.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Pre-attention RMSNorm weight.
+    pub attn_norm: Tensor,
+    /// Query projection.
+    pub q: Linear,
+    /// Key projection.
+    pub k: Linear,
+    /// Value projection.
+    pub v: Linear,
+    /// Attention output projection.
+    pub o: Linear,
+    /// Pre-MLP RMSNorm weight.
+    pub mlp_norm: Tensor,
+    /// SwiGLU gate projection.
+    pub gate: Linear,
+    /// SwiGLU up projection.
+    pub up: Linear,
+    /// SwiGLU down projection.
+    pub down: Linear,
+}
+
+impl Layer {
+    /// The linear layer for a LoRA target.
+    pub fn linear(&self, t: Target) -> &Linear {
+        match t {
+            Target::Q => &self.q,
+            Target::K => &self.k,
+            Target::V => &self.v,
+            Target::O => &self.o,
+            Target::Gate => &self.gate,
+            Target::Up => &self.up,
+            Target::Down => &self.down,
+        }
+    }
+
+    /// Mutable access to the linear layer for a LoRA target.
+    pub fn linear_mut(&mut self, t: Target) -> &mut Linear {
+        match t {
+            Target::Q => &mut self.q,
+            Target::K => &mut self.k,
+            Target::V => &mut self.v,
+            Target::O => &mut self.o,
+            Target::Gate => &mut self.gate,
+            Target::Up => &mut self.up,
+            Target::Down => &mut self.down,
+        }
+    }
+}
+
+/// Per-layer key/value cache for incremental decoding.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cached time steps (0 when empty).
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map(|(k, _)| k.dims()[2])
+            .unwrap_or(0)
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A Llama/Qwen2 decoder with f32 weights and optional LoRA adapters.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Architecture.
+    pub config: ModelConfig,
+    /// Token embeddings `(vocab, d)`.
+    pub embed: Tensor,
+    /// Decoder blocks.
+    pub layers: Vec<Layer>,
+    /// Final RMSNorm weight.
+    pub norm: Tensor,
+    /// Untied output projection `(vocab, d)`; `None` when tied to `embed`.
+    pub lm_head: Option<Tensor>,
+    inv_freq: Tensor,
+}
+
+/// Composed RMSNorm (the fused candle kernel has no backward).
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let y = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
+    Ok(y.broadcast_mul(w)?)
+}
+
+/// Rotate `x` `(b, h, t, hd)` by angles whose cos/sin are `(b, 1, t, hd/2)`.
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Result<Tensor> {
+    let (b, h, t, hd) = x.dims4()?;
+    let half = hd / 2;
+    if interleaved {
+        // Pairs (2i, 2i+1).
+        let xr = x.reshape((b, h, t, half, 2))?;
+        let x0 = xr.narrow(4, 0, 1)?;
+        let x1 = xr.narrow(4, 1, 1)?;
+        let c = cos.unsqueeze(4)?;
+        let s = sin.unsqueeze(4)?;
+        let r0 = (x0.broadcast_mul(&c)? - x1.broadcast_mul(&s)?)?;
+        let r1 = (x0.broadcast_mul(&s)? + x1.broadcast_mul(&c)?)?;
+        Ok(Tensor::cat(&[r0, r1], 4)?.reshape((b, h, t, hd))?)
+    } else {
+        // Halves (i, i + hd/2).
+        let x0 = x.narrow(3, 0, half)?;
+        let x1 = x.narrow(3, half, half)?;
+        let r0 = (x0.broadcast_mul(cos)? - x1.broadcast_mul(sin)?)?;
+        let r1 = (x1.broadcast_mul(cos)? + x0.broadcast_mul(sin)?)?;
+        Ok(Tensor::cat(&[r0, r1], 3)?)
+    }
+}
+
+/// Expand `(b, kv, t, hd)` to `(b, kv*rep, t, hd)` so each query head sees its KV group.
+fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
+    if rep == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, t, hd) = x.dims4()?;
+    Ok(x.unsqueeze(2)?
+        .broadcast_as((b, kv, rep, t, hd))?
+        .reshape((b, kv * rep, t, hd))?)
+}
+
+impl Model {
+    /// Assemble a model from its parts (used by the loaders and by tests).
+    pub fn from_parts(
+        config: ModelConfig,
+        embed: Tensor,
+        layers: Vec<Layer>,
+        norm: Tensor,
+        lm_head: Option<Tensor>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let hd = config.head_dim();
+        let inv: Vec<f32> = (0..hd / 2)
+            .map(|i| (1.0 / config.rope_theta.powf(2.0 * i as f64 / hd as f64)) as f32)
+            .collect();
+        let inv_freq = Tensor::new(inv.as_slice(), embed.device())?;
+        Ok(Self {
+            config,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            inv_freq,
+        })
+    }
+
+    /// A randomly initialised model (deterministic in `seed`), for tests and benchmarks
+    /// that must not depend on a checkpoint.
+    pub fn random(config: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        use rand::{Rng, SeedableRng};
+        config.validate()?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut mat = |r: usize, c: usize, std: f32| -> Result<Tensor> {
+            let v: Vec<f32> = (0..r * c)
+                .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * std * 1.732)
+                .collect();
+            Ok(Tensor::from_vec(v, (r, c), device)?)
+        };
+        let d = config.hidden_size;
+        let hd = config.head_dim();
+        let kvd = config.num_kv_heads * hd;
+        let f = config.intermediate_size;
+        let std = 1.0 / (d as f32).sqrt();
+        let embed = mat(config.vocab_size, d, 1.0)?;
+        let mut layers = Vec::new();
+        for _ in 0..config.num_layers {
+            let bias = |n: usize, m: &mut dyn FnMut(usize, usize, f32) -> Result<Tensor>| {
+                if config.qkv_bias {
+                    m(1, n, 0.1).and_then(|t| Ok(t.reshape(n)?)).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let qb = bias(d, &mut mat)?;
+            let kb = bias(kvd, &mut mat)?;
+            let vb = bias(kvd, &mut mat)?;
+            layers.push(Layer {
+                attn_norm: (Tensor::ones(d, DType::F32, device)? + mat(1, d, 0.1)?.reshape(d)?)?,
+                q: Linear::new(mat(d, d, std)?, qb),
+                k: Linear::new(mat(kvd, d, std)?, kb),
+                v: Linear::new(mat(kvd, d, std)?, vb),
+                o: Linear::new(mat(d, d, std)?, None),
+                mlp_norm: (Tensor::ones(d, DType::F32, device)? + mat(1, d, 0.1)?.reshape(d)?)?,
+                gate: Linear::new(mat(f, d, std)?, None),
+                up: Linear::new(mat(f, d, std)?, None),
+                down: Linear::new(mat(d, f, 1.0 / (f as f32).sqrt())?, None),
+            });
+        }
+        let norm = Tensor::ones(d, DType::F32, device)?;
+        let lm_head = if config.tie_embeddings {
+            None
+        } else {
+            Some(mat(config.vocab_size, d, std)?)
+        };
+        Self::from_parts(config, embed, layers, norm, lm_head)
+    }
+
+    /// Device the weights live on.
+    pub fn device(&self) -> &Device {
+        self.embed.device()
+    }
+
+    /// The output projection `(vocab, d)` (the embedding when tied).
+    pub fn output_weight(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Run the decoder and return final-normed hidden states `(b, t, d)`.
+    ///
+    /// * `tokens`, `positions`: `(b, t)` u32; positions are per token so left padding does not
+    ///   shift RoPE.
+    /// * `mask`: additive f32 `(b, 1, t, t_cache + t)` (0 = attend, -inf = hide) or `None`
+    ///   for a plain causal mask over an unpadded batch.
+    /// * `cache`: appended to when given.
+    /// * `adapter`: include LoRA deltas.
+    pub fn forward_hidden(
+        &self,
+        tokens: &Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+        mut cache: Option<&mut KvCache>,
+        adapter: bool,
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
+        let (b, t) = tokens.dims2()?;
+        let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
+        let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
+        let owned_mask;
+        let mask = match mask {
+            Some(m) => Some(m),
+            None if t > 1 => {
+                owned_mask = causal_mask(t, past, self.device())?;
+                Some(&owned_mask)
+            }
+            None => None,
+        };
+        // Angles per token: (b, 1, t, hd/2).
+        let ang = positions
+            .to_dtype(DType::F32)?
+            .unsqueeze(2)?
+            .broadcast_mul(&self.inv_freq.reshape((1, 1, hd / 2))?)?
+            .unsqueeze(1)?;
+        let (cos, sin) = (ang.cos()?, ang.sin()?);
+        if let Some(c) = cache.as_deref_mut() {
+            if c.layers.len() != cfg.num_layers {
+                c.layers = vec![None; cfg.num_layers];
+            }
+        }
+        let scale = 1.0 / (hd as f64).sqrt();
+        let mut x =
+            self.embed
+                .embedding(&tokens.flatten_all()?)?
+                .reshape((b, t, cfg.hidden_size))?;
+        for (li, layer) in self.layers.iter().enumerate() {
+            let h = rms_norm(&x, &layer.attn_norm, cfg.rms_norm_eps)?;
+            let q = layer.q.forward(&h, adapter)?;
+            let k = layer.k.forward(&h, adapter)?;
+            let v = layer.v.forward(&h, adapter)?;
+            let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+            let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let q = rope(&q, &cos, &sin, cfg.rope_interleaved)?;
+            let mut k = rope(&k, &cos, &sin, cfg.rope_interleaved)?;
+            let mut v = v;
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some((pk, pv)) = &c.layers[li] {
+                    k = Tensor::cat(&[pk, &k], 2)?;
+                    v = Tensor::cat(&[pv, &v], 2)?;
+                }
+                c.layers[li] = Some((k.clone(), v.clone()));
+            }
+            let k = repeat_kv(&k, nh / nkv)?;
+            let v = repeat_kv(&v, nh / nkv)?;
+            let mut att = (q.matmul(&k.t()?)? * scale)?;
+            if let Some(m) = mask {
+                att = att.broadcast_add(m)?;
+            }
+            // Composed softmax: differentiable, unlike softmax_last_dim.
+            let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+            x = (x + layer.o.forward(&y, adapter)?)?;
+            let h = rms_norm(&x, &layer.mlp_norm, cfg.rms_norm_eps)?;
+            let g = layer.gate.forward(&h, adapter)?;
+            let u = layer.up.forward(&h, adapter)?;
+            // SiLU composed as g * sigmoid(g) via exp so the backward is exact.
+            let silu = (&g / (g.neg()?.exp()? + 1.0)?)?;
+            x = (x + layer.down.forward(&(silu * u)?, adapter)?)?;
+        }
+        rms_norm(&x, &self.norm, cfg.rms_norm_eps)
+    }
+
+    /// Project hidden states `(..., d)` to logits `(..., vocab)`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let dims = hidden.dims().to_vec();
+        let d = *dims.last().unwrap_or(&0);
+        let rows = hidden.elem_count() / d.max(1);
+        let l = hidden
+            .reshape((rows, d))?
+            .matmul(&self.output_weight().t()?)?;
+        let mut out = dims;
+        *out.last_mut().expect("non-empty") = self.config.vocab_size;
+        Ok(l.reshape(out)?)
+    }
+
+    /// Convenience: logits of the last position for an unpadded batch `(b, t)` starting at
+    /// position 0 (or continuing `cache`). Returns `(b, vocab)`.
+    pub fn forward_last(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&mut KvCache>,
+        adapter: bool,
+    ) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        let past = cache.as_ref().map(|c| c.len()).unwrap_or(0) as u32;
+        let pos: Vec<u32> = (0..b).flat_map(|_| past..past + t as u32).collect();
+        let pos = Tensor::from_vec(pos, (b, t), self.device())?;
+        let h = self.forward_hidden(tokens, &pos, None, cache, adapter)?;
+        self.logits(&h.narrow(1, t - 1, 1)?.squeeze(1)?)
+    }
+
+    /// Every LoRA variable with its (layer, target) location, A before B.
+    pub fn lora_vars(&self) -> Vec<(usize, Target, &LoraPair)> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            for t in Target::ALL {
+                if let Some(p) = &l.linear(t).lora {
+                    out.push((i, t, p));
+                }
+            }
+        }
+        out
+    }
+
+    /// Remove all adapters.
+    pub fn clear_lora(&mut self) {
+        for l in &mut self.layers {
+            for t in Target::ALL {
+                l.linear_mut(t).lora = None;
+            }
+        }
+    }
+}
+
+/// Causal additive mask `(1, 1, t, past + t)` for an unpadded batch.
+pub fn causal_mask(t: usize, past: usize, device: &Device) -> Result<Tensor> {
+    let total = past + t;
+    let v: Vec<f32> = (0..t)
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= past + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(v, (1, 1, t, total), device)?)
+}
