@@ -53,6 +53,23 @@ enum Command {
     },
     /// Print the JSON Schema of the twin.
     Schema,
+    /// Ask the policy model a question (ChatML; greedy unless --temperature > 0).
+    Chat {
+        /// The user message.
+        message: String,
+        /// GGUF model (default: models/SmolLM2-135M-Instruct.Q4_1.gguf, fetched by set-up).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Most new tokens.
+        #[arg(long, default_value_t = 96)]
+        max_tokens: usize,
+        /// Sampling temperature; 0 = greedy and deterministic.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// Sampling seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Generate and inspect datasets (TwinBench).
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -100,5 +117,45 @@ fn run() -> Result<()> {
         Command::Schema => twin_cmd::schema(),
         Command::Bench(args) => bench::run(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
+        Command::Chat {
+            message,
+            model,
+            max_tokens,
+            temperature,
+            seed,
+        } => chat(&message, model, max_tokens, temperature, seed),
     }
+}
+
+fn chat(
+    message: &str,
+    model: Option<PathBuf>,
+    max_tokens: usize,
+    temperature: f32,
+    seed: u64,
+) -> Result<()> {
+    use anyhow::Context;
+    if max_tokens == 0 || max_tokens > 4096 {
+        anyhow::bail!("--max-tokens {max_tokens} must be within 1..=4096");
+    }
+    if !(temperature.is_finite() && temperature >= 0.0) {
+        anyhow::bail!("--temperature {temperature} must be a finite number >= 0");
+    }
+    let path = model.unwrap_or_else(dtr1_policy::default_model_path);
+    let (m, tok) = dtr1_policy::load_gguf(&path).with_context(|| {
+        format!(
+            "cannot load the model {} (run scripts/setup.sh to fetch the default one)",
+            path.display()
+        )
+    })?;
+    let prompt = tok.encode_chat(&[dtr1_policy::ChatMessage::new("user", message)], true)?;
+    let params = dtr1_policy::SamplingParams {
+        max_new_tokens: max_tokens,
+        temperature,
+        seed,
+        stop: vec!["<|im_end|>".into()],
+        ..Default::default()
+    };
+    let gens = dtr1_policy::generate(&m, &tok, &[prompt], &params, false)?;
+    out(&format!("{}\n", gens[0].text.trim()))
 }

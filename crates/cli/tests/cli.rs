@@ -213,3 +213,25 @@ fn twin_from_an_image_and_imported_detections() {
         .contains("cannot read image"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn chat_answers_with_the_default_model() {
+    // Greedy decoding is deterministic; the set-up script fetched SmolLM2-135M-Instruct.
+    let out = dtr1(&["chat", "What is the capital of France?"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Paris"), "{text}");
+    let out = dtr1(&["chat", "hi", "--model", "/nonexistent/model.gguf"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cannot load the model"));
+    let out = dtr1(&["chat", "hi", "--max-tokens", "0"]);
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("--max-tokens 0"));
+}
