@@ -53,7 +53,26 @@ pub fn build(
     p: &Perception,
     cfg: &BuildConfig,
 ) -> Result<ImageTwin, PerceptionError> {
+    build_described(image, p, cfg, &[])
+}
+
+/// [`build`], with attributes described for each detection (`described[i]` belongs to
+/// `p.detections[i]`; missing entries describe nothing). Described values replace the
+/// measured ones of the same name.
+pub fn build_described(
+    image: &RgbImage,
+    p: &Perception,
+    cfg: &BuildConfig,
+    described: &[Vec<(String, String)>],
+) -> Result<ImageTwin, PerceptionError> {
     let (w, h) = image.dimensions();
+    if described.len() > p.detections.len() {
+        return Err(PerceptionError::Invalid(format!(
+            "{} attribute lists for {} detections",
+            described.len(),
+            p.detections.len()
+        )));
+    }
     if let Some(d) = &p.depth {
         if (d.width, d.height) != (w, h) {
             return Err(PerceptionError::Invalid(format!(
@@ -67,8 +86,8 @@ pub fn build(
             )));
         }
     }
-    let mut dets: Vec<_> = p.detections.iter().collect();
-    for (i, d) in dets.iter().enumerate() {
+    let mut dets: Vec<_> = p.detections.iter().enumerate().collect();
+    for &(i, d) in &dets {
         if d.mask.size() != [h, w] {
             return Err(PerceptionError::Invalid(format!(
                 "detection {i} ({}): mask size {:?} but the image is {w}x{h}",
@@ -83,10 +102,10 @@ pub fn build(
             )));
         }
     }
-    dets.retain(|d| d.score >= cfg.min_score && d.mask.area() >= cfg.min_area);
-    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    dets.retain(|(_, d)| d.score >= cfg.min_score && d.mask.area() >= cfg.min_area);
+    dets.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
     let mut twin = ImageTwin::new(w, h);
-    for (k, d) in dets.iter().enumerate() {
+    for (k, &(i, d)) in dets.iter().enumerate() {
         let mut o = Object::from_mask(k as u32 + 1, d.label.clone(), d.mask.clone());
         o.score = Some((d.score * 1000.0).round() / 1000.0);
         o.centroid = o
@@ -123,12 +142,18 @@ pub fn build(
                 .extra
                 .insert("depth_source".into(), src.clone());
         }
+        for (name, value) in described.get(i).into_iter().flatten() {
+            o.attributes.set(name, value.clone());
+        }
         twin.objects.push(o);
     }
     // Size classes by area tercile within the scene.
     let mut areas: Vec<u64> = twin.objects.iter().filter_map(|o| o.area).collect();
     areas.sort_unstable();
     for o in &mut twin.objects {
+        if o.attributes.size.is_some() {
+            continue;
+        }
         if let Some(a) = o.area {
             let rank = areas.partition_point(|&x| x < a);
             o.attributes.size =

@@ -6,11 +6,22 @@
 //! size class relative to the scene, shape descriptor) and relations from geometry.
 //!
 //! Backends here: [`import`] (COCO results JSON and Grounded-SAM-2 JSON dumps, plus a depth
-//! map as 16-bit PNG or `.npy`).
+//! map as 16-bit PNG or `.npy`), [`pixels`] (TwinBench-style renders segmented from the pixels
+//! alone, depth from the ground plane) and [`annotations`] (ground truth: TwinBench twins, COCO
+//! instances, ReasonSeg, ReVOS). The three roles — objects ([`Backend`]), depth
+//! ([`DepthEstimator`]) and attributes ([`Describer`]) — are combined by a [`pipeline::Pipeline`]
+//! built from a [`pipeline::PerceptionConfig`] (TOML or JSON), so backends can be swapped and
+//! mixed by configuration. [`eval`] measures a pipeline against ground-truth twins.
 
+pub mod annotations;
 pub mod builder;
 pub mod color;
+pub mod eval;
 pub mod import;
+pub mod overlay;
+pub mod pipeline;
+pub mod pixels;
+pub mod shapes;
 
 use dtr1_rle::Rle;
 use image::RgbImage;
@@ -51,12 +62,36 @@ pub struct Perception {
     pub depth_source: Option<String>,
 }
 
-/// A perception backend.
+/// A perception backend: detects and segments objects (and may estimate depth).
 pub trait Backend {
     /// Short name, recorded in the twin.
     fn name(&self) -> &str;
     /// Finds objects (and depth) in an image.
     fn perceive(&self, image: &RgbImage) -> Result<Perception, PerceptionError>;
+}
+
+/// A depth estimator: relative depth per pixel (smaller = nearer) for an image, given what
+/// the object backend found (geometric estimators use the objects' contact points).
+pub trait DepthEstimator {
+    /// Short name, recorded in the objects' `depth_source` attribute.
+    fn name(&self) -> &str;
+    /// The depth map of `image`, `width × height`, finite.
+    fn estimate(&self, image: &RgbImage, found: &Perception) -> Result<DepthMap, PerceptionError>;
+}
+
+/// An attribute describer: named attributes of one detected object (`color`, `size`,
+/// `material`, …). The builder measures colour, size class and a shape descriptor itself;
+/// a describer's values take precedence over those.
+pub trait Describer {
+    /// Short name.
+    fn name(&self) -> &str;
+    /// Attributes of `det` in `image` (pairs of attribute name and value).
+    fn describe(
+        &self,
+        image: &RgbImage,
+        det: &Detection,
+        depth: Option<&DepthMap>,
+    ) -> Result<Vec<(String, String)>, PerceptionError>;
 }
 
 /// Why perception failed.

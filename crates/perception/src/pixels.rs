@@ -1,0 +1,645 @@
+//! The `pixels` backend: TwinBench-style renders segmented from the pixels alone (no ground
+//! truth), depth from the ground-plane geometry.
+//!
+//! 1. **Background.** The background is a sky gradient above the horizon and a textured,
+//!    low-saturation ground below it. Per row the sky's channel differences (B − R, B − G) and
+//!    the ground's channel ratios (G ≈ 0.95 R, B ≈ 0.85 R) and lightness band are known from
+//!    the row's position between the horizon and the image bottom; a pixel is background when
+//!    it fits its row's model within a few grey levels (per-pixel noise adds the same amount to
+//!    every channel, so differences and ratios survive it). Objects have saturated albedos, so
+//!    even their shaded or highlighted pixels miss both models.
+//! 2. **Instances.** Shading scales an albedo and a specular highlight adds white, and neither
+//!    moves the HSV hue, so every object pixel with some chroma is labelled with the nearest
+//!    palette hue; connected runs of one hue are the candidate instances. Washed-out highlight
+//!    pixels and specks too small to be an object join the nearest instance (breadth-first).
+//! 3. **Shape.** Each instance is explained by fitting the shape models of [`crate::shapes`]:
+//!    for every shape and size class, the ground-plane camera fixes the box from the row the
+//!    object stands on (its visible bottom, or, when that is hidden by a nearer object, the row
+//!    that puts the box top at its visible top), and the box is anchored at the visible left,
+//!    right or centre. The placement that best explains the visible pixels — silhouette pixels
+//!    on the instance count for it, instance pixels outside the silhouette and silhouette
+//!    pixels on the background count against it, silhouette pixels on other objects (where it
+//!    may be hidden) cost little — gives the label, the size class and the distance.
+//! 4. **Depth.** Each object's distance from the row it stands on (`z` of the ground plane);
+//!    background pixels get the ground's depth by row, the sky the far end.
+
+use crate::shapes::{aspect, Camera, Placement, SHAPES, SIZES};
+use crate::{Backend, DepthEstimator, DepthMap, Describer, Detection, Perception, PerceptionError};
+use dtr1_rle::Rle;
+use image::RgbImage;
+use serde::Deserialize;
+
+/// Options of the pixels backend.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PixelsConfig {
+    /// Horizon row as a fraction of the image height.
+    pub horizon: f32,
+    /// Tolerance of the background models, in grey levels.
+    pub tolerance: f32,
+    /// Object pixels with less chroma (max − min channel, 0–255) have no reliable hue.
+    pub min_chroma: u8,
+    /// Runs of one hue smaller than this (pixels) join their neighbours.
+    pub min_part: usize,
+    /// Objects smaller than this (pixels) are dropped.
+    pub min_area: usize,
+}
+
+impl Default for PixelsConfig {
+    fn default() -> Self {
+        PixelsConfig {
+            horizon: 0.3,
+            tolerance: 3.0,
+            min_chroma: 20,
+            min_part: 30,
+            min_area: 40,
+        }
+    }
+}
+
+impl PixelsConfig {
+    fn check(&self) -> Result<(), PerceptionError> {
+        if !(self.horizon > 0.0 && self.horizon < 1.0) {
+            return Err(PerceptionError::Invalid(format!(
+                "pixels: horizon {} must be within (0, 1)",
+                self.horizon
+            )));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
+            return Err(PerceptionError::Invalid(format!(
+                "pixels: tolerance {} must be a finite number >= 0",
+                self.tolerance
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Pixel classes before instances are formed.
+const BACKGROUND: u8 = 255;
+const ACHROMATIC: u8 = 254;
+
+/// The HSV hue (degrees) of an RGB triple, and its chroma.
+fn hue(r: f32, g: f32, b: f32) -> (f32, f32) {
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    let c = max - min;
+    if c <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let h = if max == r {
+        60.0 * ((g - b) / c).rem_euclid(6.0)
+    } else if max == g {
+        60.0 * ((b - r) / c + 2.0)
+    } else {
+        60.0 * ((r - g) / c + 4.0)
+    };
+    (h, c)
+}
+
+/// The palette hues (degrees) of the TwinBench colours, in [`dtr1_data::scene::COLORS`] order.
+fn palette_hues() -> Vec<f32> {
+    dtr1_data::scene::COLORS
+        .iter()
+        .map(|(_, c)| hue(c[0], c[1], c[2]).0)
+        .collect()
+}
+
+fn nearest_hue(h: f32, hues: &[f32]) -> u8 {
+    let mut best = (0u8, f32::MAX);
+    for (i, &p) in hues.iter().enumerate() {
+        let d = (h - p).abs();
+        let d = d.min(360.0 - d);
+        if d < best.1 {
+            best = (i as u8, d);
+        }
+    }
+    best.0
+}
+
+/// The per-pixel class map: palette index, [`ACHROMATIC`] or [`BACKGROUND`].
+fn classify(img: &RgbImage, cfg: &PixelsConfig, hues: &[f32]) -> Vec<u8> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let hz = cfg.horizon * h as f32;
+    let tol = cfg.tolerance;
+    let raw = img.as_raw();
+    let mut class = vec![BACKGROUND; w * h];
+    for y in 0..h {
+        let yf = y as f32;
+        // Row model: sky differences, or the ground's lightness band.
+        let (sky, a, b) = if yf < hz {
+            let t = yf / hz;
+            (true, 255.0 * (0.25 - 0.2 * t), 255.0 * (0.15 - 0.15 * t))
+        } else {
+            let t = (yf - hz) / (h as f32 - hz);
+            (
+                false,
+                255.0 * (0.42 + 0.1 * t - 0.04) - tol,
+                255.0 * (0.42 + 0.1 * t + 0.09) + tol,
+            )
+        };
+        for x in 0..w {
+            let i = y * w + x;
+            let (r, g, bl) = (
+                f32::from(raw[3 * i]),
+                f32::from(raw[3 * i + 1]),
+                f32::from(raw[3 * i + 2]),
+            );
+            let is_bg = if sky {
+                (bl - r - a).abs() <= tol
+                    && (bl - g - b).abs() <= tol
+                    && (255.0 * 0.76 - tol..=255.0 * 0.84 + tol).contains(&bl)
+            } else {
+                (a..=b).contains(&r) && (g - 0.95 * r).abs() <= tol && (bl - 0.85 * r).abs() <= tol
+            };
+            if is_bg {
+                continue;
+            }
+            let (hh, c) = hue(r, g, bl);
+            class[i] = if c >= f32::from(cfg.min_chroma) {
+                nearest_hue(hh, hues)
+            } else {
+                ACHROMATIC
+            };
+        }
+    }
+    class
+}
+
+/// Instance labels (0 = none) from the class map: 4-connected runs of one hue; small runs
+/// and achromatic pixels join the nearest large run through foreground pixels.
+fn instances(class: &[u8], w: usize, h: usize, cfg: &PixelsConfig) -> (Vec<u32>, usize) {
+    let n = w * h;
+    let mut label = vec![0u32; n];
+    let mut sizes = vec![0usize];
+    let mut stack = Vec::new();
+    for s in 0..n {
+        if label[s] != 0 || class[s] >= ACHROMATIC {
+            continue;
+        }
+        let id = sizes.len() as u32;
+        let c = class[s];
+        let mut count = 0;
+        label[s] = id;
+        stack.push(s);
+        while let Some(p) = stack.pop() {
+            count += 1;
+            let (x, y) = (p % w, p / w);
+            let mut visit = |q: usize| {
+                if label[q] == 0 && class[q] == c {
+                    label[q] = id;
+                    stack.push(q);
+                }
+            };
+            if x > 0 {
+                visit(p - 1);
+            }
+            if x + 1 < w {
+                visit(p + 1);
+            }
+            if y > 0 {
+                visit(p - w);
+            }
+            if y + 1 < h {
+                visit(p + w);
+            }
+        }
+        sizes.push(count);
+    }
+    // Small runs lose their label; then a breadth-first flood from the large runs hands
+    // every unlabelled foreground pixel to the nearest one.
+    let mut queue = std::collections::VecDeque::new();
+    for (p, l) in label.iter_mut().enumerate() {
+        if *l != 0 && sizes[*l as usize] < cfg.min_part {
+            *l = 0;
+        }
+        if *l != 0 {
+            queue.push_back(p);
+        }
+    }
+    while let Some(p) = queue.pop_front() {
+        let (x, y) = (p % w, p / w);
+        let l = label[p];
+        for q in [
+            (x > 0).then(|| p - 1),
+            (x + 1 < w).then(|| p + 1),
+            (y > 0).then(|| p - w),
+            (y + 1 < h).then(|| p + w),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if label[q] == 0 && class[q] != BACKGROUND {
+                label[q] = l;
+                queue.push_back(q);
+            }
+        }
+    }
+    // Renumber densely.
+    let mut map = vec![0u32; sizes.len()];
+    let mut next = 0u32;
+    for l in label.iter_mut() {
+        if *l != 0 {
+            let m = &mut map[*l as usize];
+            if *m == 0 {
+                next += 1;
+                *m = next;
+            }
+            *l = *m;
+        }
+    }
+    (label, next as usize)
+}
+
+/// One instance's pixels and box.
+struct Region {
+    id: u32,
+    area: usize,
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+}
+
+fn regions(label: &[u32], count: usize, w: usize) -> Vec<Region> {
+    let mut r: Vec<Region> = (1..=count as u32)
+        .map(|id| Region {
+            id,
+            area: 0,
+            x0: usize::MAX,
+            x1: 0,
+            y0: usize::MAX,
+            y1: 0,
+        })
+        .collect();
+    for (p, &l) in label.iter().enumerate() {
+        if l == 0 {
+            continue;
+        }
+        let g = &mut r[l as usize - 1];
+        let (x, y) = (p % w, p / w);
+        g.area += 1;
+        g.x0 = g.x0.min(x);
+        g.x1 = g.x1.max(x + 1);
+        g.y0 = g.y0.min(y);
+        g.y1 = g.y1.max(y + 1);
+    }
+    r
+}
+
+/// A fitted shape model: placement and how well it explains the region (0–1).
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    place: Placement,
+    quality: f32,
+}
+
+/// Cost of a silhouette pixel that lands on another object (it may be hidden there).
+const HIDDEN_COST: f32 = 0.15;
+
+fn score(p: &Placement, reg: &Region, label: &[u32], w: usize, h: usize, step: usize) -> f32 {
+    let (x0, x1, y0, y1) = p.pixel_box(w, h);
+    let (mut inter, mut bg, mut other) = (0f32, 0f32, 0f32);
+    let mut y = y0;
+    while y < y1 {
+        let mut x = x0;
+        while x < x1 {
+            if p.covers(x, y) {
+                let l = label[y * w + x];
+                if l == reg.id {
+                    inter += 1.0;
+                } else if l == 0 {
+                    bg += 1.0;
+                } else {
+                    other += 1.0;
+                }
+            }
+            x += step;
+        }
+        y += step;
+    }
+    let area = reg.area as f32 / (step * step) as f32;
+    // IoU of the visible region with the silhouette, where silhouette pixels on other objects
+    // count only a little.
+    inter / (area + bg + HIDDEN_COST * other).max(1.0)
+}
+
+fn fit(reg: &Region, label: &[u32], w: usize, h: usize, cam: &Camera) -> Option<Fit> {
+    let (bw, bh) = ((reg.x1 - reg.x0) as f32, (reg.y1 - reg.y0) as f32);
+    let step = if reg.area > 4000 { 2 } else { 1 };
+    let mut best: Option<Fit> = None;
+    for (si, s) in SHAPES.iter().enumerate() {
+        let asp = aspect(s);
+        for (ki, (_, k)) in SIZES.iter().enumerate() {
+            let mut bases = vec![reg.y1 as f32];
+            let from_top = cam.base_from_top(*k, reg.y0 as f32);
+            if from_top > reg.y1 as f32 + 1.0 {
+                bases.push(from_top);
+            }
+            for base in bases {
+                let hh = cam.box_height(*k, base);
+                let ww = hh * asp;
+                // The silhouette must (nearly) contain what is visible.
+                if hh < 0.85 * bh || ww < 0.85 * bw || hh < 4.0 {
+                    continue;
+                }
+                let mut cxs = vec![reg.x0 as f32 + ww / 2.0, reg.x1 as f32 - ww / 2.0];
+                if (cxs[0] - cxs[1]).abs() > 1.0 {
+                    cxs.push(0.5 * (cxs[0] + cxs[1]));
+                }
+                for cx in cxs {
+                    let place = Placement {
+                        shape: si,
+                        size: ki,
+                        cx,
+                        base,
+                        w: ww,
+                        h: hh,
+                    };
+                    let q = score(&place, reg, label, w, h, step);
+                    if best.is_none_or(|b| q > b.quality) {
+                        best = Some(Fit { place, quality: q });
+                    }
+                }
+            }
+        }
+    }
+    // Refine the winner's position by a pixel or two.
+    let mut b = best?;
+    for _ in 0..2 {
+        let mut improved = false;
+        for (dx, db) in [(-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0)] {
+            let mut p = b.place;
+            p.cx += dx;
+            p.base += db;
+            p.h = cam.box_height(SIZES[p.size].1, p.base);
+            p.w = p.h * aspect(SHAPES[p.shape]);
+            let q = score(&p, reg, label, w, h, step);
+            if q > b.quality {
+                b = Fit {
+                    place: p,
+                    quality: q,
+                };
+                improved = true;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    Some(b)
+}
+
+/// What the pixels backend found: detections with their fitted models.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The detections (label = shape class, mask = visible pixels).
+    pub detections: Vec<Detection>,
+    /// Per detection: palette colour name.
+    pub colors: Vec<&'static str>,
+    /// Per detection: size class of the fitted model.
+    pub sizes: Vec<&'static str>,
+    /// Per detection: the fitted distance (0 = nearest).
+    pub distances: Vec<f32>,
+}
+
+/// The `pixels` backend.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    cfg: PixelsConfig,
+    hues: Vec<f32>,
+}
+
+impl Pixels {
+    /// A backend with these options.
+    pub fn new(cfg: PixelsConfig) -> Result<Self, PerceptionError> {
+        cfg.check()?;
+        Ok(Pixels {
+            cfg,
+            hues: palette_hues(),
+        })
+    }
+
+    /// Segments `image` and fits shape models to its objects.
+    pub fn find(&self, image: &RgbImage) -> Result<Found, PerceptionError> {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        if w < 32 || h < 32 {
+            return Err(PerceptionError::Invalid(format!(
+                "pixels: the image is {w}x{h}; at least 32x32 is needed"
+            )));
+        }
+        let class = classify(image, &self.cfg, &self.hues);
+        let (label, count) = instances(&class, w, h, &self.cfg);
+        let cam = Camera::new(h as u32, self.cfg.horizon);
+        let regs = regions(&label, count, w);
+        let mut masks: Vec<Vec<u8>> = Vec::new();
+        let mut found = Found {
+            detections: Vec::new(),
+            colors: Vec::new(),
+            sizes: Vec::new(),
+            distances: Vec::new(),
+        };
+        for reg in regs.iter().filter(|r| r.area >= self.cfg.min_area) {
+            let Some(f) = fit(reg, &label, w, h, &cam) else {
+                continue;
+            };
+            let mut m = vec![0u8; w * h];
+            let mut votes = [0usize; 8];
+            for y in reg.y0..reg.y1 {
+                for x in reg.x0..reg.x1 {
+                    let p = y * w + x;
+                    if label[p] == reg.id {
+                        m[p] = 1;
+                        if let Some(v) = votes.get_mut(class[p] as usize) {
+                            *v += 1;
+                        }
+                    }
+                }
+            }
+            let colour = (0..8).max_by_key(|&i| votes[i]).unwrap_or(0);
+            let mask = Rle::encode_row_major(h as u32, w as u32, &m)
+                .map_err(|e| PerceptionError::Invalid(format!("pixels: {e}")))?;
+            masks.push(m);
+            found.detections.push(Detection {
+                label: SHAPES[f.place.shape].to_string(),
+                score: f64::from(f.quality.clamp(0.3, 1.0)),
+                mask,
+                mask_source: "pixels".into(),
+            });
+            found.colors.push(dtr1_data::scene::COLORS[colour].0);
+            found.sizes.push(SIZES[f.place.size].0);
+            found.distances.push(cam.distance(f.place.base));
+        }
+        Ok(found)
+    }
+
+    /// The depth map of a finding: objects at their fitted distance, the ground by row, the
+    /// sky at the far end.
+    pub fn depth(&self, image: &RgbImage, found: &Found) -> DepthMap {
+        let (w, h) = image.dimensions();
+        let cam = Camera::new(h, self.cfg.horizon);
+        let mut values = ground_depth(w, h, &cam);
+        for (d, z) in found.detections.iter().zip(&found.distances) {
+            let v = Camera::depth(*z);
+            for (p, m) in values.iter_mut().zip(d.mask.decode_row_major()) {
+                if m != 0 {
+                    *p = v;
+                }
+            }
+        }
+        DepthMap {
+            width: w,
+            height: h,
+            values,
+        }
+    }
+}
+
+/// Ground-plane depth of every pixel by row (sky rows at 1).
+fn ground_depth(w: u32, h: u32, cam: &Camera) -> Vec<f32> {
+    let hz = cam.horizon * h as f32;
+    let mut values = Vec::with_capacity(w as usize * h as usize);
+    for y in 0..h {
+        let v = if (y as f32) < hz {
+            1.0
+        } else {
+            Camera::depth(cam.distance(y as f32 + 0.5))
+        };
+        values.extend(std::iter::repeat_n(v, w as usize));
+    }
+    values
+}
+
+impl Backend for Pixels {
+    fn name(&self) -> &str {
+        "pixels"
+    }
+
+    fn perceive(&self, image: &RgbImage) -> Result<Perception, PerceptionError> {
+        let found = self.find(image)?;
+        let depth = self.depth(image, &found);
+        Ok(Perception {
+            detections: found.detections,
+            depth: Some(depth),
+            depth_source: Some("ground_plane".into()),
+        })
+    }
+}
+
+/// Depth from the ground-plane geometry for any object backend: each object stands on the
+/// lowest row of its mask, and all its pixels get the ground's depth there (a TwinBench-style
+/// camera with the horizon at `horizon × height`).
+#[derive(Debug, Clone, Copy)]
+pub struct GroundPlaneDepth {
+    /// Horizon row as a fraction of the height.
+    pub horizon: f32,
+}
+
+impl DepthEstimator for GroundPlaneDepth {
+    fn name(&self) -> &str {
+        "ground_plane"
+    }
+
+    fn estimate(&self, image: &RgbImage, found: &Perception) -> Result<DepthMap, PerceptionError> {
+        let (w, h) = image.dimensions();
+        let cam = Camera::new(h, self.horizon);
+        let mut values = ground_depth(w, h, &cam);
+        for d in &found.detections {
+            if d.mask.size() != [h, w] {
+                return Err(PerceptionError::Invalid(format!(
+                    "{}: mask size {:?} but the image is {w}x{h}",
+                    d.label,
+                    d.mask.size()
+                )));
+            }
+            let dense = d.mask.decode_row_major();
+            let Some(last) = dense.iter().rposition(|&m| m != 0) else {
+                continue;
+            };
+            let v = Camera::depth(cam.distance((last / w as usize) as f32 + 1.0));
+            for (p, m) in values.iter_mut().zip(&dense) {
+                if *m != 0 {
+                    *p = v;
+                }
+            }
+        }
+        Ok(DepthMap {
+            width: w,
+            height: h,
+            values,
+        })
+    }
+}
+
+/// Attributes of TwinBench-style objects from their pixels: `color` (palette hue with the
+/// most votes among the mask's chromatic pixels) and `size` (physical size class: the visible
+/// extent against the box the ground-plane camera predicts at the object's lowest row).
+#[derive(Debug, Clone)]
+pub struct PixelsDescriber {
+    cfg: PixelsConfig,
+    hues: Vec<f32>,
+}
+
+impl PixelsDescriber {
+    /// A describer with these options.
+    pub fn new(cfg: PixelsConfig) -> Result<Self, PerceptionError> {
+        cfg.check()?;
+        Ok(PixelsDescriber {
+            cfg,
+            hues: palette_hues(),
+        })
+    }
+}
+
+impl Describer for PixelsDescriber {
+    fn name(&self) -> &str {
+        "pixels"
+    }
+
+    fn describe(
+        &self,
+        image: &RgbImage,
+        det: &Detection,
+        _: Option<&DepthMap>,
+    ) -> Result<Vec<(String, String)>, PerceptionError> {
+        let (w, h) = image.dimensions();
+        if det.mask.size() != [h, w] {
+            return Err(PerceptionError::Invalid(format!(
+                "{}: mask size {:?} but the image is {w}x{h}",
+                det.label,
+                det.mask.size()
+            )));
+        }
+        let mut votes = [0usize; 8];
+        let (mut x0, mut x1, mut y0, mut y1) = (u32::MAX, 0, u32::MAX, 0);
+        for (i, m) in det.mask.decode_row_major().into_iter().enumerate() {
+            if m == 0 {
+                continue;
+            }
+            let (x, y) = (i as u32 % w, i as u32 / w);
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x + 1), y0.min(y), y1.max(y + 1));
+            let [r, g, b] = image.get_pixel(x, y).0.map(f32::from);
+            let (hh, c) = hue(r, g, b);
+            if c >= f32::from(self.cfg.min_chroma) {
+                votes[nearest_hue(hh, &self.hues) as usize] += 1;
+            }
+        }
+        let mut out = Vec::new();
+        if votes.iter().any(|&v| v > 0) {
+            let best = (0..8).max_by_key(|&i| votes[i]).unwrap_or(0);
+            out.push(("color".into(), dtr1_data::scene::COLORS[best].0.into()));
+        }
+        if y1 > y0 {
+            let cam = Camera::new(h, self.cfg.horizon);
+            let unit = cam.box_height(1.0, y1 as f32);
+            let extent = ((y1 - y0) as f32).max((x1 - x0) as f32 / aspect(&det.label));
+            let k = extent / unit.max(1.0);
+            let size = SIZES
+                .iter()
+                .min_by(|a, b| (a.1 - k).abs().total_cmp(&(b.1 - k).abs()))
+                .map_or("medium", |s| s.0);
+            out.push(("size".into(), size.into()));
+        }
+        Ok(out)
+    }
+}
