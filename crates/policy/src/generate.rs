@@ -176,7 +176,6 @@ pub fn generate(
 ) -> Result<Vec<Generation>> {
     let dev = model.device().clone();
     let batch = left_pad(prompts, tokenizer.eos_id, &dev)?;
-    let b = prompts.len();
     let mut cache = KvCache::new();
     let h = model.forward_hidden(
         &batch.tokens,
@@ -185,7 +184,69 @@ pub fn generate(
         Some(&mut cache),
         adapter,
     )?;
-    let mut logits = model.logits(&h.narrow(1, batch.len - 1, 1)?.squeeze(1)?)?;
+    let logits = model.logits(&h.narrow(1, batch.len - 1, 1)?.squeeze(1)?)?;
+    decode(
+        model,
+        tokenizer,
+        cache,
+        logits,
+        &batch.pads,
+        batch.len,
+        params,
+        adapter,
+    )
+}
+
+/// Generate `g` completions of one prompt: the prompt is prefilled once and its KV cache
+/// shared by the `g` streams (a GRPO group). Stream `i` samples exactly as sequence `i` of
+/// [`generate`] on `g` copies of the prompt would (same RNG streams).
+pub fn generate_group(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    prompt: &[u32],
+    g: usize,
+    params: &SamplingParams,
+    adapter: bool,
+) -> Result<Vec<Generation>> {
+    if prompt.is_empty() || g == 0 {
+        return Err(PolicyError::InvalidArgument(
+            "generate_group needs a non-empty prompt and at least one stream".into(),
+        ));
+    }
+    let dev = model.device().clone();
+    let mut cache = KvCache::new();
+    let toks = Tensor::new(prompt, &dev)?.unsqueeze(0)?;
+    let logits = model.forward_last(&toks, Some(&mut cache), adapter)?;
+    cache.expand_batch(g)?;
+    let logits = logits.repeat((g, 1))?;
+    decode(
+        model,
+        tokenizer,
+        cache,
+        logits,
+        &vec![0; g],
+        prompt.len(),
+        params,
+        adapter,
+    )
+}
+
+/// The sampling loop shared by [`generate`] and [`generate_group`]: `logits` `(b, vocab)`
+/// predict the first new token of each stream; `pads` is each stream's left padding in a
+/// cache of `len` columns.
+#[allow(clippy::too_many_arguments)]
+fn decode(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    mut cache: KvCache,
+    mut logits: Tensor,
+    pads: &[usize],
+    len: usize,
+    params: &SamplingParams,
+    adapter: bool,
+) -> Result<Vec<Generation>> {
+    let dev = model.device().clone();
+    let b = pads.len();
     let mut rngs: Vec<rand::rngs::StdRng> = (0..b)
         .map(|i| {
             rand::rngs::StdRng::seed_from_u64(
@@ -232,13 +293,11 @@ pub fn generate(
             break;
         }
         // Decode step: one new column; keys hidden only where the sequence was padded.
-        let tk = batch.len + step + 1;
-        let pos: Vec<u32> = (0..b)
-            .map(|i| (batch.len - batch.pads[i] + step) as u32)
-            .collect();
+        let tk = len + step + 1;
+        let pos: Vec<u32> = (0..b).map(|i| (len - pads[i] + step) as u32).collect();
         let mask: Vec<f32> = (0..b)
             .flat_map(|i| {
-                let p = batch.pads[i];
+                let p = pads[i];
                 (0..tk).map(move |j| if j < p { f32::NEG_INFINITY } else { 0.0 })
             })
             .collect();

@@ -13,10 +13,10 @@ pub mod model;
 pub mod tokenizer;
 
 pub use error::{PolicyError, Result};
-pub use generate::{generate, FinishReason, Generation, SamplingParams};
+pub use generate::{generate, generate_group, FinishReason, Generation, SamplingParams};
 pub use gguf::GgufFile;
 pub use hf::load_hf_dir;
-pub use logprobs::{completion_logprobs, completion_logprobs_naive};
+pub use logprobs::{completion_logprobs, completion_logprobs_naive, group_logprobs};
 pub use lora::LoraConfig;
 pub use model::{KvCache, Model, ModelConfig, Target};
 pub use tokenizer::{ChatMessage, Tokenizer};

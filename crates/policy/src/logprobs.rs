@@ -44,7 +44,6 @@ pub fn completion_logprobs(
     chunk: usize,
 ) -> Result<Vec<Tensor>> {
     check(batch)?;
-    let chunk = chunk.max(1);
     let padded = left_pad(&joined(batch), 0, model.device())?;
     let hidden = model.forward_hidden(
         &padded.tokens,
@@ -59,30 +58,55 @@ pub fn completion_logprobs(
         let c = comp.len();
         // Hidden state at column j predicts the token at column j + 1; the completion
         // occupies the last c columns, so its predictors are columns t-c-1 .. t-2.
-        let first = t - c - 1;
-        let mut parts = Vec::new();
-        let mut s = 0;
-        while s < c {
-            let n = chunk.min(c - s);
-            let h = hidden.i((bi, first + s..first + s + n))?;
-            let logits = model.logits(&h)?;
-            // Shift by the (detached) row max for stability; the gradient of log-sum-exp does
-            // not depend on the shift.
-            let m = logits.max_keepdim(D::Minus1)?.detach();
-            let lse = (logits
-                .broadcast_sub(&m)?
-                .exp()?
-                .sum_keepdim(D::Minus1)?
-                .log()?
-                + &m)?;
-            let ids = Tensor::new(&comp[s..s + n], model.device())?.unsqueeze(1)?;
-            let tgt = logits.gather(&ids, 1)?;
-            parts.push((tgt - lse)?.squeeze(1)?);
-            s += n;
-        }
-        out.push(Tensor::cat(&parts, 0)?);
+        let h = hidden.i((bi, t - c - 1..t - 1))?;
+        out.push(token_logprobs(model, &h, comp, chunk)?);
     }
     Ok(out)
+}
+
+/// Log-probs of each completion of a GRPO group (one shared prompt), from
+/// [`Model::forward_group`]: the prompt runs once for the whole group. Equal to
+/// [`completion_logprobs`] on the `(prompt, completion)` pairs (tested).
+pub fn group_logprobs(
+    model: &Model,
+    prompt: &[u32],
+    completions: &[Vec<u32>],
+    adapter: bool,
+    chunk: usize,
+) -> Result<Vec<Tensor>> {
+    let hidden = model.forward_group(prompt, completions, adapter)?;
+    hidden
+        .iter()
+        .zip(completions)
+        .map(|(h, c)| token_logprobs(model, h, c, chunk))
+        .collect()
+}
+
+/// Log-prob of each `target` token from the hidden states `(len, d)` that predict them,
+/// projecting `chunk` rows to the vocabulary at a time.
+fn token_logprobs(model: &Model, hidden: &Tensor, target: &[u32], chunk: usize) -> Result<Tensor> {
+    let chunk = chunk.max(1);
+    let c = target.len();
+    let mut parts = Vec::new();
+    let mut s = 0;
+    while s < c {
+        let n = chunk.min(c - s);
+        let logits = model.logits(&hidden.narrow(0, s, n)?)?;
+        // Shift by the (detached) row max for stability; the gradient of log-sum-exp does
+        // not depend on the shift.
+        let m = logits.max_keepdim(D::Minus1)?.detach();
+        let lse = (logits
+            .broadcast_sub(&m)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + &m)?;
+        let ids = Tensor::new(&target[s..s + n], model.device())?.unsqueeze(1)?;
+        let tgt = logits.gather(&ids, 1)?;
+        parts.push((tgt - lse)?.squeeze(1)?);
+        s += n;
+    }
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// Reference implementation: each pair alone, full `(seq, vocab)` logits and `log_softmax`.

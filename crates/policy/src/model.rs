@@ -268,6 +268,22 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Repeat a batch-1 cache `g` times along the batch, so `g` streams continue one
+    /// shared prefix (one prefill per GRPO group).
+    pub fn expand_batch(&mut self, g: usize) -> Result<()> {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            if k.dims()[0] != 1 {
+                return Err(PolicyError::InvalidArgument(format!(
+                    "expand_batch needs a batch-1 cache, found batch {}",
+                    k.dims()[0]
+                )));
+            }
+            *k = k.repeat((g, 1, 1, 1))?;
+            *v = v.repeat((g, 1, 1, 1))?;
+        }
+        Ok(())
+    }
 }
 
 /// A Llama/Qwen2 decoder with f32 weights and optional LoRA adapters.
@@ -432,7 +448,6 @@ impl Model {
     ) -> Result<Tensor> {
         let cfg = &self.config;
         let (b, t) = tokens.dims2()?;
-        let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
         let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
         let owned_mask;
         let mask = match mask {
@@ -443,34 +458,21 @@ impl Model {
             }
             None => None,
         };
-        // Angles per token: (b, 1, t, hd/2).
-        let ang = positions
-            .to_dtype(DType::F32)?
-            .unsqueeze(2)?
-            .broadcast_mul(&self.inv_freq.reshape((1, 1, hd / 2))?)?
-            .unsqueeze(1)?;
-        let (cos, sin) = (ang.cos()?, ang.sin()?);
+        let (cos, sin) = self.angles(positions)?;
         if let Some(c) = cache.as_deref_mut() {
             if c.layers.len() != cfg.num_layers {
                 c.layers = vec![None; cfg.num_layers];
             }
         }
-        let scale = 1.0 / (hd as f64).sqrt();
         let mut x =
             self.embed
                 .embedding(&tokens.flatten_all()?)?
                 .reshape((b, t, cfg.hidden_size))?;
+        let fused_below = self.first_adapted_layer(adapter);
         for (li, layer) in self.layers.iter().enumerate() {
-            let h = rms_norm(&x, &layer.attn_norm, cfg.rms_norm_eps)?;
-            let q = layer.q.forward(&h, adapter)?;
-            let k = layer.k.forward(&h, adapter)?;
-            let v = layer.v.forward(&h, adapter)?;
-            let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
-            let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let q = rope(&q, &cos, &sin, cfg.rope_interleaved)?;
-            let mut k = rope(&k, &cos, &sin, cfg.rope_interleaved)?;
-            let mut v = v;
+            let fused = li < fused_below;
+            let h = self.norm(&x, &layer.attn_norm, fused)?;
+            let (q, mut k, mut v) = self.qkv(layer, &h, &cos, &sin, adapter)?;
             if let Some(c) = cache.as_deref_mut() {
                 if let Some((pk, pv)) = &c.layers[li] {
                     k = Tensor::cat(&[pk, &k], 2)?;
@@ -478,24 +480,182 @@ impl Model {
                 }
                 c.layers[li] = Some((k.clone(), v.clone()));
             }
-            let k = repeat_kv(&k, nh / nkv)?;
-            let v = repeat_kv(&v, nh / nkv)?;
-            let mut att = (q.matmul(&k.t()?)? * scale)?;
-            if let Some(m) = mask {
-                att = att.broadcast_add(m)?;
-            }
-            // Composed softmax: differentiable, unlike softmax_last_dim.
-            let att = candle_nn::ops::softmax(&att, D::Minus1)?;
-            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+            let y = self.attend(&q, &k, &v, mask, fused)?;
             x = (x + layer.o.forward(&y, adapter)?)?;
-            let h = rms_norm(&x, &layer.mlp_norm, cfg.rms_norm_eps)?;
-            let g = layer.gate.forward(&h, adapter)?;
-            let u = layer.up.forward(&h, adapter)?;
-            // SiLU composed as g * sigmoid(g) via exp so the backward is exact.
-            let silu = (&g / (g.neg()?.exp()? + 1.0)?)?;
-            x = (x + layer.down.forward(&(silu * u)?, adapter)?)?;
+            x = (&x + self.mlp(layer, &x, adapter, fused)?)?;
         }
-        rms_norm(&x, &self.norm, cfg.rms_norm_eps)
+        self.norm(&x, &self.norm, false)
+    }
+
+    /// Index of the lowest block whose linears carry an adapter that is switched on
+    /// (`num_layers` when none). Blocks below it never need a gradient, so they may use
+    /// candle's fused kernels, which have no backward (DESIGN.md, candle gradient trap).
+    pub fn first_adapted_layer(&self, adapter: bool) -> usize {
+        if !adapter {
+            return self.layers.len();
+        }
+        self.layers
+            .iter()
+            .position(|l| Target::ALL.iter().any(|&t| l.linear(t).lora.is_some()))
+            .unwrap_or(self.layers.len())
+    }
+
+    fn norm(&self, x: &Tensor, w: &Tensor, fused: bool) -> Result<Tensor> {
+        if fused {
+            Ok(candle_nn::ops::rms_norm(
+                x,
+                w,
+                self.config.rms_norm_eps as f32,
+            )?)
+        } else {
+            rms_norm(x, w, self.config.rms_norm_eps)
+        }
+    }
+
+    /// Projections and RoPE of one block: `q (b, nh, t, hd)`, `k, v (b, nkv, t, hd)`.
+    fn qkv(
+        &self,
+        layer: &Layer,
+        h: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        adapter: bool,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let cfg = &self.config;
+        let (b, t, _) = h.dims3()?;
+        let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
+        let q = layer.q.forward(h, adapter)?;
+        let k = layer.k.forward(h, adapter)?;
+        let v = layer.v.forward(h, adapter)?;
+        let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = rope(&q, cos, sin, cfg.rope_interleaved)?;
+        let k = rope(&k, cos, sin, cfg.rope_interleaved)?;
+        Ok((q, k, v))
+    }
+
+    /// Scaled dot-product attention with an additive mask; returns `(b, t, nh·hd)`.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        fused: bool,
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
+        let (b, nh, t, hd) = q.dims4()?;
+        let k = repeat_kv(k, nh / cfg.num_kv_heads)?;
+        let v = repeat_kv(v, nh / cfg.num_kv_heads)?;
+        let mut att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        if let Some(m) = mask {
+            att = att.broadcast_add(m)?;
+        }
+        let att = if fused {
+            candle_nn::ops::softmax_last_dim(&att)?
+        } else {
+            // Composed softmax: differentiable, unlike softmax_last_dim.
+            candle_nn::ops::softmax(&att, D::Minus1)?
+        };
+        Ok(att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?)
+    }
+
+    /// The SwiGLU half of a block (pre-norm included), without the residual.
+    fn mlp(&self, layer: &Layer, x: &Tensor, adapter: bool, fused: bool) -> Result<Tensor> {
+        let h = self.norm(x, &layer.mlp_norm, fused)?;
+        let g = layer.gate.forward(&h, adapter)?;
+        let u = layer.up.forward(&h, adapter)?;
+        // SiLU composed as g * sigmoid(g) via exp so the backward is exact.
+        let silu = (&g / (g.neg()?.exp()? + 1.0)?)?;
+        layer.down.forward(&(silu * u)?, adapter)
+    }
+
+    /// RoPE angles `(b, 1, t, hd/2)` as (cos, sin) for per-token positions `(b, t)`.
+    fn angles(&self, positions: &Tensor) -> Result<(Tensor, Tensor)> {
+        let hd = self.config.head_dim();
+        let ang = positions
+            .to_dtype(DType::F32)?
+            .unsqueeze(2)?
+            .broadcast_mul(&self.inv_freq.reshape((1, 1, hd / 2))?)?
+            .unsqueeze(1)?;
+        Ok((ang.cos()?, ang.sin()?))
+    }
+
+    /// One forward for a GRPO group: `G` completions that share one prompt.
+    ///
+    /// The prompt runs once (batch 1); in every block its keys and values are broadcast to
+    /// the `G` completions, which run as one right-padded batch at positions `P..P+C`.
+    /// Returns, per completion, the final-normed hidden states that predict its tokens:
+    /// `(len_i, d)` rows — the last prompt position, then the completion's own positions but
+    /// its last. The result equals running each `prompt ++ completion` alone (tested), at a
+    /// fraction of the cost, and gradients flow into adapters through the prompt's K/V too.
+    pub fn forward_group(
+        &self,
+        prompt: &[u32],
+        completions: &[Vec<u32>],
+        adapter: bool,
+    ) -> Result<Vec<Tensor>> {
+        let cfg = &self.config;
+        let dev = self.device().clone();
+        if prompt.is_empty() || completions.is_empty() || completions.iter().any(|c| c.is_empty()) {
+            return Err(PolicyError::InvalidArgument(
+                "a group needs a non-empty prompt and non-empty completions".into(),
+            ));
+        }
+        let (p, g) = (prompt.len(), completions.len());
+        let c = completions.iter().map(Vec::len).max().unwrap_or(0);
+        let d = cfg.hidden_size;
+        // Right padding is harmless under a causal mask: padded positions come after every
+        // real one, and their outputs are never read.
+        let mut ctoks = Vec::with_capacity(g * c);
+        for comp in completions {
+            ctoks.extend_from_slice(comp);
+            ctoks.extend(std::iter::repeat(0u32).take(c - comp.len()));
+        }
+        let ptoks = Tensor::new(prompt, &dev)?;
+        let ctoks = Tensor::from_vec(ctoks, g * c, &dev)?;
+        let mut xp = self.embed.embedding(&ptoks)?.reshape((1, p, d))?;
+        let mut xc = self.embed.embedding(&ctoks)?.reshape((g, c, d))?;
+        let ppos = Tensor::arange(0u32, p as u32, &dev)?.unsqueeze(0)?;
+        let cpos = Tensor::arange(p as u32, (p + c) as u32, &dev)?
+            .unsqueeze(0)?
+            .broadcast_as((g, c))?
+            .contiguous()?;
+        let (pcos, psin) = self.angles(&ppos)?;
+        let (ccos, csin) = self.angles(&cpos)?;
+        let pmask = causal_mask(p, 0, &dev)?;
+        let cmask = causal_mask(c, p, &dev)?;
+        let fused_below = self.first_adapted_layer(adapter);
+        for (li, layer) in self.layers.iter().enumerate() {
+            let fused = li < fused_below;
+            let hp = self.norm(&xp, &layer.attn_norm, fused)?;
+            let hc = self.norm(&xc, &layer.attn_norm, fused)?;
+            let (qp, kp, vp) = self.qkv(layer, &hp, &pcos, &psin, adapter)?;
+            let (qc, kc, vc) = self.qkv(layer, &hc, &ccos, &csin, adapter)?;
+            let (_, nkv, _, hd) = kp.dims4()?;
+            let kall = Tensor::cat(&[&kp.broadcast_as((g, nkv, p, hd))?, &kc], 2)?;
+            let vall = Tensor::cat(&[&vp.broadcast_as((g, nkv, p, hd))?, &vc], 2)?;
+            let yp = self.attend(&qp, &kp, &vp, Some(&pmask), fused)?;
+            let yc = self.attend(&qc, &kall, &vall, Some(&cmask), fused)?;
+            xp = (xp + layer.o.forward(&yp, adapter)?)?;
+            xc = (xc + layer.o.forward(&yc, adapter)?)?;
+            xp = (&xp + self.mlp(layer, &xp, adapter, fused)?)?;
+            xc = (&xc + self.mlp(layer, &xc, adapter, fused)?)?;
+        }
+        let last = self.norm(&xp.narrow(1, p - 1, 1)?.squeeze(0)?, &self.norm, false)?;
+        let hc = self.norm(&xc, &self.norm, false)?;
+        completions
+            .iter()
+            .enumerate()
+            .map(|(i, comp)| {
+                let own = comp.len() - 1;
+                if own == 0 {
+                    return Ok(last.clone());
+                }
+                Ok(Tensor::cat(&[&last, &hc.get(i)?.narrow(0, 0, own)?], 0)?)
+            })
+            .collect()
     }
 
     /// Project hidden states `(..., d)` to logits `(..., vocab)`.

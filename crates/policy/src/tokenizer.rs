@@ -161,6 +161,74 @@ impl Tokenizer {
         })
     }
 
+    /// A word-level tokenizer over the words of `corpus` (split at whitespace and
+    /// punctuation, BERT-style), with the ChatML control tokens, role names and `[UNK]`. Meant for tiny
+    /// randomly initialised models — learning tests and ablations — where a 49 k-token BPE
+    /// vocabulary would make every output token astronomically unlikely. Words are
+    /// numbered by first appearance, so the same corpus always gives the same ids.
+    pub fn word_level(corpus: &[&str]) -> Result<Self> {
+        use tokenizers::models::wordlevel::WordLevel;
+        use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+        use tokenizers::tokenizer::PreTokenizer;
+        let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "[UNK]"];
+        let mut vocab: std::collections::HashMap<String, u32> = Default::default();
+        for s in specials {
+            let n = vocab.len() as u32;
+            vocab.insert(s.to_string(), n);
+        }
+        // ChatML role names are words of every rendered prompt.
+        for s in ["system", "user", "assistant"] {
+            let n = vocab.len() as u32;
+            vocab.insert(s.to_string(), n);
+        }
+        let pre = BertPreTokenizer;
+        for text in corpus {
+            // Control tokens inside the corpus text are not words.
+            let mut clean = text.to_string();
+            for s in specials {
+                clean = clean.replace(s, " ");
+            }
+            let mut pts = tokenizers::PreTokenizedString::from(clean.as_str());
+            pre.pre_tokenize(&mut pts).map_err(tok_err)?;
+            for (w, _, _) in pts.get_splits(
+                tokenizers::OffsetReferential::Original,
+                tokenizers::OffsetType::Byte,
+            ) {
+                if !vocab.contains_key(w) {
+                    let n = vocab.len() as u32;
+                    vocab.insert(w.to_string(), n);
+                }
+            }
+        }
+        let model = WordLevel::builder()
+            .vocab(vocab.into_iter().collect())
+            .unk_token("[UNK]".into())
+            .build()
+            .map_err(tok_err)?;
+        let mut inner = tokenizers::Tokenizer::new(model);
+        inner.with_pre_tokenizer(Some(BertPreTokenizer));
+        inner.add_special_tokens(
+            &specials[..3]
+                .iter()
+                .map(|s| AddedToken::from(*s, true))
+                .collect::<Vec<_>>(),
+        );
+        let id = |s: &str| {
+            inner
+                .token_to_id(s)
+                .ok_or_else(|| tok_err(format!("{s} missing")))
+        };
+        let eos_id = id("<|endoftext|>")?;
+        let stop_ids = vec![eos_id, id("<|im_end|>")?];
+        Ok(Self {
+            inner,
+            bos_id: None,
+            eos_id,
+            stop_ids,
+            chat_template: None,
+        })
+    }
+
     /// Load a HF `tokenizer.json`; `eos` names the end token (e.g. `<|im_end|>`).
     pub fn from_json_file(path: impl AsRef<Path>, eos: &str) -> Result<Self> {
         let inner = tokenizers::Tokenizer::from_file(path.as_ref()).map_err(tok_err)?;

@@ -92,3 +92,26 @@ fn chatml_rendering() {
     assert_eq!(t.decode(&ids, false).unwrap(), s);
     assert_eq!(ids.iter().filter(|&&i| i == 1).count(), 3);
 }
+
+#[test]
+fn word_level_tokenizer_round_trips_its_corpus() {
+    let corpus = ["the red cube is left of 3", "answer [3] now."];
+    let t = dtr1_policy::Tokenizer::word_level(&corpus).unwrap();
+    let ids = t
+        .encode("<|im_start|>user\nthe red cube [3]<|im_end|>")
+        .unwrap();
+    let im_start = t.token_to_id("<|im_start|>").unwrap();
+    assert_eq!(ids[0], im_start);
+    assert!(t.stop_ids.contains(ids.last().unwrap()));
+    assert_eq!(t.decode(&ids, true).unwrap(), "user the red cube [ 3 ]");
+    // Unknown words map to [UNK]; the vocabulary is specials + roles + distinct corpus words.
+    let unk = t.token_to_id("[UNK]").unwrap();
+    assert_eq!(t.encode("zebra").unwrap(), vec![unk]);
+    assert_eq!(t.vocab_size(), 4 + 3 + 12);
+    // Same corpus, same ids.
+    let t2 = dtr1_policy::Tokenizer::word_level(&corpus).unwrap();
+    assert_eq!(
+        t2.encode("red 3 now").unwrap(),
+        t.encode("red 3 now").unwrap()
+    );
+}
