@@ -1,0 +1,968 @@
+//! The programmatic solver: for a sample and its twin it writes a reasoning trace in exactly
+//! the rollout format — a `<twin>` sub-twin with the objects that decide the query (the
+//! targets and a few relevant distractors, with only fields the prompt's [`crate::view`]
+//! shows, copied from it), a short `<think>` that names the attribute, position, depth,
+//! size or event that selects the answer, and the `<answer>`. Supervised fine-tuning trains
+//! on these traces (as DTwinSeger's Seg-DT), so the cold-started policy already writes
+//! well-formed rollouts before GRPO starts.
+//!
+//! For TwinBench samples the solver reads the query's meaning from `meta.spec`, works the
+//! answer out on the twin, and checks it against the ground truth; the trace is then
+//! [`Trace::grounded`]. Without a spec (other datasets), or if the twin disagrees with the
+//! ground truth, it falls back to a trace built from the ground truth alone (target ids,
+//! the most frequent annotator answer, the first reference summary) with a plain reasoning
+//! sentence.
+
+use crate::spec::{self, Spec};
+use crate::{check_kind, view, PromptError};
+use dtr1_data::{GroundTruth, Sample, Task};
+use dtr1_twin::compact::{fmt_num, COORD_DECIMALS, UNIT_DECIMALS};
+use dtr1_twin::{EventKind, ImageTwin, Object, Track, Twin, VideoTwin};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Most entries a solver sub-twin lists (the reward's default `max_subtwin_objects`).
+pub const MAX_ENTRIES: usize = 8;
+/// Most events the reasoning of a summary lists before eliding the rest.
+const MAX_THINK_EVENTS: usize = 6;
+
+/// A reasoning trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    /// The sub-twin JSON (`{"objects":[…]}` or `{"tracks":[…]}`).
+    pub twin: String,
+    /// The reasoning.
+    pub think: String,
+    /// The answer (ids as a JSON list, or text).
+    pub answer: String,
+    /// True when the answer was worked out on the twin from the query's meaning (and agrees
+    /// with the ground truth); false when it was taken from the ground truth alone.
+    pub grounded: bool,
+}
+
+impl Trace {
+    /// The trace as a completion in the rollout format.
+    pub fn completion(&self) -> String {
+        crate::completion(&self.twin, &self.think, &self.answer)
+    }
+}
+
+/// A field an entry copies besides id, label and colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Centroid,
+    Depth,
+    Area,
+    Bbox,
+    Frames,
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+fn coord(v: f64) -> String {
+    fmt_num(v, COORD_DECIMALS)
+}
+
+fn unit(v: f64) -> String {
+    fmt_num(v, UNIT_DECIMALS)
+}
+
+/// One object as JSON, with values exactly as the prompt's compact form prints them.
+fn object_entry(o: &Object, fields: &[Field]) -> String {
+    let mut s = format!("{{\"id\":{},\"label\":{}", o.id, json_str(&o.label));
+    if let Some(c) = &o.attributes.color {
+        let _ = write!(s, ",\"attributes\":{{\"color\":{}}}", json_str(c));
+    }
+    for f in fields {
+        match f {
+            Field::Centroid => {
+                if let Some(c) = o.centroid {
+                    let _ = write!(s, ",\"centroid\":[{},{}]", coord(c[0]), coord(c[1]));
+                }
+            }
+            Field::Depth => {
+                if let Some(d) = o.depth {
+                    let _ = write!(
+                        s,
+                        ",\"depth\":{{\"mean\":{},\"min\":{},\"max\":{}}}",
+                        unit(d.mean),
+                        unit(d.min),
+                        unit(d.max)
+                    );
+                }
+            }
+            Field::Area => {
+                if let Some(a) = o.area {
+                    let _ = write!(s, ",\"area\":{a}");
+                }
+            }
+            Field::Bbox => {
+                if let Some(b) = o.bbox {
+                    let v: Vec<String> = b.iter().map(|x| coord(*x)).collect();
+                    let _ = write!(s, ",\"bbox\":[{}]", v.join(","));
+                }
+            }
+            Field::Frames => {}
+        }
+    }
+    s.push('}');
+    s
+}
+
+fn track_entry(t: &Track, fields: &[Field]) -> String {
+    let mut s = format!("{{\"id\":{},\"label\":{}", t.id, json_str(&t.label));
+    if let Some(c) = &t.attributes.color {
+        let _ = write!(s, ",\"attributes\":{{\"color\":{}}}", json_str(c));
+    }
+    if fields.contains(&Field::Frames) {
+        let _ = write!(
+            s,
+            ",\"first_frame\":{},\"last_frame\":{}",
+            t.first_frame, t.last_frame
+        );
+    }
+    s.push('}');
+    s
+}
+
+/// The sub-twin of the chosen entries (deduplicated, at most [`MAX_ENTRIES`], in the order
+/// given: targets first).
+fn sub_twin(task: Task, twin: &Twin, chosen: &[(u32, Vec<Field>)]) -> String {
+    let shown = view(task, twin);
+    let mut seen = Vec::new();
+    let mut parts = Vec::new();
+    for (id, fields) in chosen {
+        if seen.contains(id) || parts.len() == MAX_ENTRIES {
+            continue;
+        }
+        let part = match &shown {
+            Twin::Image(t) => t.object(*id).map(|o| object_entry(o, fields)),
+            Twin::Video(t) => t.track(*id).map(|tr| track_entry(tr, fields)),
+        };
+        if let Some(p) = part {
+            seen.push(*id);
+            parts.push(p);
+        }
+    }
+    let key = if matches!(twin, Twin::Video(_)) {
+        "tracks"
+    } else {
+        "objects"
+    };
+    format!("{{\"{key}\":[{}]}}", parts.join(","))
+}
+
+fn ids_answer(ids: &[u32]) -> String {
+    let v: Vec<String> = ids.iter().map(u32::to_string).collect();
+    format!("[{}]", v.join(", "))
+}
+
+// ---------------------------------------------------------------------------------------
+// Image reasoning.
+
+fn color(o: &Object) -> &str {
+    o.attributes.color.as_deref().unwrap_or("")
+}
+
+/// The shape class of an object: its `shape` attribute, else its label (as TwinBench's
+/// checker reads it).
+fn shape(o: &Object) -> &str {
+    o.attributes.shape.as_deref().unwrap_or(o.label.as_str())
+}
+
+fn oname(o: &Object) -> String {
+    match &o.attributes.color {
+        Some(c) => format!("#{} {c} {}", o.id, o.label),
+        None => format!("#{} {}", o.id, o.label),
+    }
+}
+
+fn list(names: impl IntoIterator<Item = String>) -> String {
+    let v: Vec<String> = names.into_iter().collect();
+    match v.len() {
+        0 => "none".into(),
+        1 => v[0].clone(),
+        _ => format!("{} and {}", v[..v.len() - 1].join(", "), v[v.len() - 1]),
+    }
+}
+
+/// How a superlative orders objects, and how the reasoning talks about it.
+struct Extreme {
+    field: Field,
+    /// Smaller key = more extreme.
+    key: fn(&Object) -> f64,
+    words: &'static str,
+    show: fn(&Object) -> String,
+}
+
+fn extreme(name: &str) -> Option<Extreme> {
+    Some(match name {
+        "Nearest" => Extreme {
+            field: Field::Depth,
+            key: |o| o.depth.map_or(f64::MAX, |d| d.mean),
+            words: "the nearest (smallest depth)",
+            show: |o| format!("d={}", unit(o.depth.map_or(f64::NAN, |d| d.mean))),
+        },
+        "Farthest" => Extreme {
+            field: Field::Depth,
+            key: |o| -o.depth.map_or(f64::MIN, |d| d.mean),
+            words: "the farthest (largest depth)",
+            show: |o| format!("d={}", unit(o.depth.map_or(f64::NAN, |d| d.mean))),
+        },
+        "Leftmost" => Extreme {
+            field: Field::Centroid,
+            key: |o| o.centroid.map_or(f64::MAX, |c| c[0]),
+            words: "the leftmost (smallest x)",
+            show: |o| format!("x={}", coord(o.centroid.map_or(f64::NAN, |c| c[0]))),
+        },
+        "Rightmost" => Extreme {
+            field: Field::Centroid,
+            key: |o| -o.centroid.map_or(f64::MIN, |c| c[0]),
+            words: "the rightmost (largest x)",
+            show: |o| format!("x={}", coord(o.centroid.map_or(f64::NAN, |c| c[0]))),
+        },
+        "Largest" => Extreme {
+            field: Field::Area,
+            key: |o| -(o.area.unwrap_or(0) as f64),
+            words: "the largest (biggest area)",
+            show: |o| format!("area={}", o.area.unwrap_or(0)),
+        },
+        _ => return None,
+    })
+}
+
+/// Shapes with an affordance, as words.
+fn afford_shapes(aff: &str) -> String {
+    let v: Vec<String> = dtr1_data::scene::SHAPES
+        .iter()
+        .filter(|s| dtr1_data::scene::affordances(s).contains(&aff))
+        .map(|s| s.to_string())
+        .collect();
+    v.join(", ")
+}
+
+/// What the solver worked out: target ids or a text answer, the sub-twin entries, the
+/// reasoning.
+struct Worked {
+    answer: Answer,
+    entries: Vec<(u32, Vec<Field>)>,
+    think: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Ids(Vec<u32>),
+    Text(String),
+}
+
+fn sorted(mut v: Vec<u32>) -> Vec<u32> {
+    v.sort_unstable();
+    v
+}
+
+fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
+    let objs: Vec<&Object> = t.objects.iter().collect();
+    let with_aff = |a: &str| -> Vec<&Object> {
+        objs.iter()
+            .copied()
+            .filter(|o| dtr1_data::scene::affordances(shape(o)).contains(&a))
+            .collect()
+    };
+    let col = vec![];
+    match spec.kind.as_str() {
+        "Afford" => {
+            let aff = spec.get("affordance")?;
+            let c = with_aff(aff);
+            if c.is_empty() {
+                return None;
+            }
+            Some(Worked {
+                think: format!(
+                    "Shapes that fit ({}): {}. In the twin: {}.",
+                    aff.replace('_', " "),
+                    afford_shapes(aff),
+                    list(c.iter().map(|o| oname(o)))
+                ),
+                entries: c.iter().map(|o| (o.id, col.clone())).collect(),
+                answer: Answer::Ids(sorted(c.iter().map(|o| o.id).collect())),
+            })
+        }
+        "AffordColor" => {
+            let (aff, want) = (spec.get("affordance")?, spec.get("color")?);
+            let c = with_aff(aff);
+            let hit: Vec<&Object> = c.iter().copied().filter(|o| color(o) == want).collect();
+            let [target] = hit.as_slice() else {
+                return None;
+            };
+            let others: Vec<&Object> = c
+                .iter()
+                .copied()
+                .filter(|o| o.id != target.id)
+                .take(2)
+                .collect();
+            let mut entries = vec![(target.id, col.clone())];
+            entries.extend(others.iter().map(|o| (o.id, col.clone())));
+            let think = if others.is_empty() {
+                format!(
+                    "Shapes that fit ({}): {}. The only one is {}, and it is {want}.",
+                    aff.replace('_', " "),
+                    afford_shapes(aff),
+                    oname(target)
+                )
+            } else {
+                format!(
+                    "Shapes that fit ({}): {}. Of {}, the {want} one is #{}.",
+                    aff.replace('_', " "),
+                    afford_shapes(aff),
+                    list(
+                        std::iter::once(*target)
+                            .chain(others.iter().copied())
+                            .map(oname)
+                    ),
+                    target.id
+                )
+            };
+            Some(Worked {
+                answer: Answer::Ids(vec![target.id]),
+                entries,
+                think,
+            })
+        }
+        "AffordExtreme" => {
+            let aff = spec.get("affordance")?;
+            let e = extreme(spec.get("extreme")?)?;
+            let mut c = with_aff(aff);
+            if c.len() < 2 {
+                return None;
+            }
+            c.sort_by(|a, b| (e.key)(a).total_cmp(&(e.key)(b)));
+            let shown: Vec<&Object> = c.iter().copied().take(4).collect();
+            Some(Worked {
+                answer: Answer::Ids(vec![c[0].id]),
+                entries: shown.iter().map(|o| (o.id, vec![e.field])).collect(),
+                think: format!(
+                    "Things that fit ({}): {}. {} is #{}.",
+                    aff.replace('_', " "),
+                    list(
+                        shown
+                            .iter()
+                            .map(|o| format!("{} ({})", oname(o), (e.show)(o)))
+                    ),
+                    capitalise(e.words),
+                    c[0].id
+                ),
+            })
+        }
+        "Ref" => {
+            let (want_c, want_s) = (spec.get("color")?, spec.get("shape")?);
+            let hit: Vec<&Object> = objs
+                .iter()
+                .copied()
+                .filter(|o| color(o) == want_c && shape(o) == want_s)
+                .collect();
+            let [target] = hit.as_slice() else {
+                return None;
+            };
+            let similar: Vec<&Object> = objs
+                .iter()
+                .copied()
+                .filter(|o| o.id != target.id && (color(o) == want_c || shape(o) == want_s))
+                .take(2)
+                .collect();
+            let mut entries = vec![(target.id, col.clone())];
+            entries.extend(similar.iter().map(|o| (o.id, col.clone())));
+            let think = if similar.is_empty() {
+                format!("Only {} is a {want_c} {want_s}.", oname(target))
+            } else {
+                format!(
+                    "{} share the colour or the shape, but only #{} is a {want_c} {want_s}.",
+                    capitalise(&list(
+                        std::iter::once(*target)
+                            .chain(similar.iter().copied())
+                            .map(oname)
+                    )),
+                    target.id
+                )
+            };
+            Some(Worked {
+                answer: Answer::Ids(vec![target.id]),
+                entries,
+                think,
+            })
+        }
+        "RefLeftOf" => {
+            let want_s = spec.get("shape")?;
+            let (ac, ash) = (spec.get("anchor_color")?, spec.get("anchor_shape")?);
+            let anchors: Vec<&Object> = objs
+                .iter()
+                .copied()
+                .filter(|o| color(o) == ac && shape(o) == ash)
+                .collect();
+            let [anchor] = anchors.as_slice() else {
+                return None;
+            };
+            let x1 = anchor.bbox?[0];
+            let same: Vec<&Object> = objs
+                .iter()
+                .copied()
+                .filter(|o| o.id != anchor.id && shape(o) == want_s)
+                .collect();
+            let left: Vec<&Object> = same
+                .iter()
+                .copied()
+                .filter(|o| o.centroid.is_some_and(|c| c[0] < x1))
+                .collect();
+            let [target] = left.as_slice() else {
+                return None;
+            };
+            let other = same.iter().copied().find(|o| o.id != target.id);
+            let mut entries = vec![
+                (target.id, vec![Field::Centroid]),
+                (anchor.id, vec![Field::Bbox]),
+            ];
+            let cx = |o: &Object| coord(o.centroid.map_or(0.0, |c| c[0]));
+            let mut think = format!(
+                "The {ac} {ash} is #{} with left edge x={}. {} has centre x={}, left of it",
+                anchor.id,
+                coord(x1),
+                oname(target),
+                cx(target)
+            );
+            if let Some(o) = other {
+                entries.push((o.id, vec![Field::Centroid]));
+                let _ = write!(think, "; {} at x={} is not", oname(o), cx(o));
+            }
+            think.push('.');
+            Some(Worked {
+                answer: Answer::Ids(vec![target.id]),
+                entries,
+                think,
+            })
+        }
+        "Count" => {
+            let want = spec.get("color")?;
+            let hit: Vec<&Object> = objs.iter().copied().filter(|o| color(o) == want).collect();
+            let think = if hit.is_empty() {
+                format!("No object has color={want}, so the count is 0.")
+            } else {
+                format!(
+                    "Objects with color={want}: {}. That makes {}.",
+                    list(hit.iter().map(|o| oname(o))),
+                    hit.len()
+                )
+            };
+            Some(Worked {
+                answer: Answer::Text(hit.len().to_string()),
+                entries: hit.iter().map(|o| (o.id, col.clone())).collect(),
+                think,
+            })
+        }
+        "Exists" => {
+            let (want_c, want_s) = (spec.get("color")?, spec.get("shape")?);
+            let hit: Vec<&Object> = objs
+                .iter()
+                .copied()
+                .filter(|o| color(o) == want_c && shape(o) == want_s)
+                .collect();
+            let similar: Vec<&Object> = objs
+                .iter()
+                .copied()
+                .filter(|o| {
+                    !(color(o) == want_c && shape(o) == want_s)
+                        && (color(o) == want_c || shape(o) == want_s)
+                })
+                .take(2)
+                .collect();
+            let mut entries: Vec<(u32, Vec<Field>)> =
+                hit.iter().map(|o| (o.id, col.clone())).collect();
+            entries.extend(similar.iter().map(|o| (o.id, col.clone())));
+            let think = match (hit.first(), similar.is_empty()) {
+                (Some(o), _) => format!("{} is a {want_c} {want_s}, so yes.", oname(o)),
+                (None, true) => format!("No object is {want_c} or a {want_s}, so no."),
+                (None, false) => format!(
+                    "{} match only in part; there is no {want_c} {want_s}, so no.",
+                    capitalise(&list(similar.iter().map(|o| oname(o))))
+                ),
+            };
+            Some(Worked {
+                answer: Answer::Text(if hit.is_empty() { "no" } else { "yes" }.into()),
+                entries,
+                think,
+            })
+        }
+        "ColorOf" => {
+            let want_s = spec.get("shape")?;
+            let e = extreme(spec.get("extreme")?)?;
+            let mut c: Vec<&Object> = objs
+                .iter()
+                .copied()
+                .filter(|o| shape(o) == want_s)
+                .collect();
+            if c.len() < 2 {
+                return None;
+            }
+            c.sort_by(|a, b| (e.key)(a).total_cmp(&(e.key)(b)));
+            let shown: Vec<&Object> = c.iter().copied().take(4).collect();
+            let answer = color(c[0]).to_string();
+            if answer.is_empty() {
+                return None;
+            }
+            Some(Worked {
+                think: format!(
+                    "The {want_s}s: {}. {} is #{}, which is {answer}.",
+                    list(
+                        shown
+                            .iter()
+                            .map(|o| format!("{} ({})", oname(o), (e.show)(o)))
+                    ),
+                    capitalise(e.words),
+                    c[0].id
+                ),
+                entries: shown.iter().map(|o| (o.id, vec![e.field])).collect(),
+                answer: Answer::Text(answer),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Video reasoning.
+
+fn tname(t: &VideoTwin, id: u32) -> String {
+    match t.track(id) {
+        Some(tr) => match &tr.attributes.color {
+            Some(c) => format!("@{id} {c} {}", tr.label),
+            None => format!("@{id} {}", tr.label),
+        },
+        None => format!("@{id}"),
+    }
+}
+
+fn track_by(t: &VideoTwin, c: &str, s: &str) -> Option<u32> {
+    let who: Vec<u32> = t
+        .tracks
+        .iter()
+        .filter(|tr| {
+            tr.attributes.color.as_deref() == Some(c) && tr.attributes.shape.as_deref() == Some(s)
+        })
+        .map(|tr| tr.id)
+        .collect();
+    match who.as_slice() {
+        [id] => Some(*id),
+        _ => None,
+    }
+}
+
+fn events_of(t: &VideoTwin, k: EventKind) -> Vec<&dtr1_twin::Event> {
+    t.events.iter().filter(|e| e.kind == k).collect()
+}
+
+fn collision_words(cs: &[&dtr1_twin::Event]) -> String {
+    list(cs.iter().map(|c| {
+        let ids: Vec<String> = c.tracks.iter().map(|i| format!("@{i}")).collect();
+        format!("f={} ({})", c.frame, ids.join(","))
+    }))
+}
+
+fn event_words(t: &VideoTwin, e: &dtr1_twin::Event) -> Option<String> {
+    let n = |i: usize| e.tracks.get(i).map(|id| tname(t, *id)).unwrap_or_default();
+    Some(match e.kind {
+        EventKind::Appear if e.frame > 0 => format!("f={} {} appears", e.frame, n(0)),
+        EventKind::Leave => format!("f={} {} leaves", e.frame, n(0)),
+        EventKind::Start => format!("f={} {} starts", e.frame, n(0)),
+        EventKind::Stop => format!("f={} {} stops", e.frame, n(0)),
+        EventKind::Collide => format!("f={} {} hits {}", e.frame, n(0), n(1)),
+        _ => return None,
+    })
+}
+
+fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
+    let collides = events_of(t, EventKind::Collide);
+    let col = vec![];
+    let partners = |ids: &[u32]| -> Vec<(u32, Vec<Field>)> {
+        let mut v: Vec<(u32, Vec<Field>)> = ids.iter().map(|i| (*i, col.clone())).collect();
+        for c in &collides {
+            if c.tracks.iter().any(|x| ids.contains(x)) {
+                v.extend(c.tracks.iter().map(|i| (*i, col.clone())));
+            }
+        }
+        v
+    };
+    match spec.kind.as_str() {
+        "StoppedAfterCollision" => {
+            let stops: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Stop)
+                .into_iter()
+                .filter(|s| {
+                    collides
+                        .iter()
+                        .any(|c| c.tracks.contains(&s.tracks[0]) && s.frame >= c.frame)
+                })
+                .collect();
+            let ids = sorted(stops.iter().map(|s| s.tracks[0]).collect());
+            let mut ids = ids;
+            ids.dedup();
+            if ids.is_empty() {
+                return None;
+            }
+            Some(Worked {
+                think: format!(
+                    "Collisions: {}. Stopping after one of their own: {}.",
+                    collision_words(&collides),
+                    list(stops.iter().map(|s| format!(
+                        "{} (stop f={})",
+                        tname(t, s.tracks[0]),
+                        s.frame
+                    )))
+                ),
+                entries: partners(&ids),
+                answer: Answer::Ids(ids),
+            })
+        }
+        "SetInMotion" => {
+            let starts: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Start)
+                .into_iter()
+                .filter(|s| {
+                    collides
+                        .iter()
+                        .any(|c| c.tracks.contains(&s.tracks[0]) && c.frame == s.frame)
+                })
+                .collect();
+            let mut ids = sorted(starts.iter().map(|s| s.tracks[0]).collect());
+            ids.dedup();
+            if ids.is_empty() {
+                return None;
+            }
+            Some(Worked {
+                think: format!(
+                    "Collisions: {}. Starting to move at the frame of its collision: {}.",
+                    collision_words(&collides),
+                    list(starts.iter().map(|s| format!(
+                        "{} (f={})",
+                        tname(t, s.tracks[0]),
+                        s.frame
+                    )))
+                ),
+                entries: partners(&ids),
+                answer: Answer::Ids(ids),
+            })
+        }
+        "EnteredLast" => {
+            let appear: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Appear)
+                .into_iter()
+                .filter(|e| e.frame > 0)
+                .collect();
+            let last = appear.iter().map(|e| e.frame).max()?;
+            let at: Vec<u32> = appear
+                .iter()
+                .filter(|e| e.frame == last)
+                .map(|e| e.tracks[0])
+                .collect();
+            let [target] = at.as_slice() else { return None };
+            let mut entries = vec![(*target, vec![Field::Frames])];
+            entries.extend(appear.iter().map(|e| (e.tracks[0], vec![Field::Frames])));
+            Some(Worked {
+                think: format!(
+                    "Appearing after frame 0: {}. The last is {}.",
+                    list(appear.iter().map(|e| format!(
+                        "{} at f={}",
+                        tname(t, e.tracks[0]),
+                        e.frame
+                    ))),
+                    tname(t, *target)
+                ),
+                entries,
+                answer: Answer::Ids(vec![*target]),
+            })
+        }
+        "CountCollisions" => {
+            let mut involved: Vec<u32> = collides.iter().flat_map(|c| c.tracks.clone()).collect();
+            involved.dedup();
+            Some(Worked {
+                think: format!(
+                    "Collide events: {}. That makes {}.",
+                    collision_words(&collides),
+                    collides.len()
+                ),
+                entries: involved.iter().map(|i| (*i, col.clone())).collect(),
+                answer: Answer::Text(collides.len().to_string()),
+            })
+        }
+        "CollisionsOf" => {
+            let id = track_by(t, spec.get("color")?, spec.get("shape")?)?;
+            let mine: Vec<&dtr1_twin::Event> = collides
+                .iter()
+                .copied()
+                .filter(|c| c.tracks.contains(&id))
+                .collect();
+            let think = if mine.is_empty() {
+                format!("{} takes part in no collide event: 0.", tname(t, id))
+            } else {
+                format!(
+                    "{} collides at {}: {} time{}.",
+                    tname(t, id),
+                    list(mine.iter().map(|c| format!("f={}", c.frame))),
+                    mine.len(),
+                    if mine.len() == 1 { "" } else { "s" }
+                )
+            };
+            Some(Worked {
+                think,
+                entries: partners(&[id]),
+                answer: Answer::Text(mine.len().to_string()),
+            })
+        }
+        "FirstToStop" => {
+            let (a, b) = (spec.all("a")?, spec.all("b")?);
+            let (ia, ib) = (
+                track_by(t, a.first()?, a.get(1)?)?,
+                track_by(t, b.first()?, b.get(1)?)?,
+            );
+            let stop = |id: u32| {
+                events_of(t, EventKind::Stop)
+                    .into_iter()
+                    .find(|e| e.tracks[0] == id)
+                    .map(|e| e.frame)
+            };
+            let (fa, fb) = (stop(ia)?, stop(ib)?);
+            if fa == fb {
+                return None;
+            }
+            let winner = if fa < fb { &a[0] } else { &b[0] };
+            Some(Worked {
+                think: format!(
+                    "{} stops at f={fa}; {} stops at f={fb}. The {winner} one stops first.",
+                    tname(t, ia),
+                    tname(t, ib)
+                ),
+                entries: vec![(ia, col.clone()), (ib, col.clone())],
+                answer: Answer::Text(winner.clone()),
+            })
+        }
+        "StopBeforeAfterCollision" => {
+            let id = track_by(t, spec.get("color")?, spec.get("shape")?)?;
+            let stop = events_of(t, EventKind::Stop)
+                .into_iter()
+                .find(|e| e.tracks[0] == id)?
+                .frame;
+            let first = collides.first()?;
+            if stop == first.frame {
+                return None;
+            }
+            let word = if stop < first.frame {
+                "before"
+            } else {
+                "after"
+            };
+            let mut entries = vec![(id, col.clone())];
+            entries.extend(first.tracks.iter().map(|i| (*i, col.clone())));
+            Some(Worked {
+                think: format!(
+                    "{} stops at f={stop}; the first collision is at f={}, so {word}.",
+                    tname(t, id),
+                    first.frame
+                ),
+                entries,
+                answer: Answer::Text(word.into()),
+            })
+        }
+        _ => None,
+    }
+}
+
+fn summary_think(t: &VideoTwin) -> String {
+    let parts: Vec<String> = t.events.iter().filter_map(|e| event_words(t, e)).collect();
+    if parts.is_empty() {
+        return format!("{} tracks and no events.", t.tracks.len());
+    }
+    let shown = parts.len().min(MAX_THINK_EVENTS);
+    let mut s = format!(
+        "{} tracks. Events in order: {}",
+        t.tracks.len(),
+        parts[..shown].join("; ")
+    );
+    if parts.len() > shown {
+        let _ = write!(s, "; {} more", parts.len() - shown);
+    }
+    s.push('.');
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// Ground-truth fallbacks.
+
+/// Target ids from the ground truth: its ids, or else the objects whose masks lie mostly
+/// inside the target (segmentation) or whose box overlaps the target box most (grounding).
+fn truth_targets(sample: &Sample, twin: &Twin) -> Option<Vec<u32>> {
+    if let Some(ids) = sample.truth.target_ids() {
+        return Some(sorted(ids.to_vec()));
+    }
+    match (&sample.truth, twin) {
+        (GroundTruth::Mask { mask, .. }, Twin::Image(t)) => {
+            let ids: Vec<u32> = t
+                .objects
+                .iter()
+                .filter(|o| {
+                    o.mask.as_ref().is_some_and(|m| {
+                        m.area() > 0
+                            && dtr1_rle::intersection_area(m, mask).is_ok_and(|i| 2 * i >= m.area())
+                    })
+                })
+                .map(|o| o.id)
+                .collect();
+            (!ids.is_empty()).then_some(ids)
+        }
+        (GroundTruth::Box { bbox, .. }, Twin::Image(t)) => t
+            .objects
+            .iter()
+            .filter_map(|o| {
+                let iou = dtr1_metrics::boxes::box_iou(
+                    &o.bbox?,
+                    bbox,
+                    dtr1_metrics::boxes::BoxConvention::Continuous,
+                )
+                .ok()?;
+                (iou > 0.0).then_some((o.id, iou))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(id, _)| vec![id]),
+        (GroundTruth::VideoMasks { masks, .. }, Twin::Video(v)) => {
+            let ids: Vec<u32> = v
+                .tracks
+                .iter()
+                .filter(|tr| {
+                    let (mut inside, mut area) = (0u64, 0u64);
+                    for (f, fo) in &tr.frames {
+                        let Some(m) = &fo.mask else { continue };
+                        area += m.area();
+                        if let Some(g) = masks.get(f) {
+                            inside += dtr1_rle::intersection_area(m, g).unwrap_or(0);
+                        }
+                    }
+                    area > 0 && 2 * inside >= area
+                })
+                .map(|tr| tr.id)
+                .collect();
+            (!ids.is_empty()).then_some(ids)
+        }
+        _ => None,
+    }
+}
+
+/// The most frequent annotator answer (ties: the first).
+fn majority(answers: &[String]) -> Option<String> {
+    let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (i, a) in answers.iter().enumerate() {
+        let e = counts.entry(a.trim().to_string()).or_insert((0, i));
+        e.0 += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(a, _)| !a.is_empty())
+        .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
+        .map(|(a, _)| a)
+}
+
+fn agrees(worked: &Worked, sample: &Sample) -> bool {
+    match (&worked.answer, &sample.truth) {
+        (Answer::Ids(ids), truth) => {
+            truth.target_ids().map(|t| sorted(t.to_vec())) == Some(ids.clone())
+        }
+        (Answer::Text(a), GroundTruth::Answers { answers }) => {
+            answers.iter().any(|g| dtr1_metrics::vqa::exact_match(a, g))
+        }
+        _ => false,
+    }
+}
+
+fn unsolvable(sample: &Sample, message: impl Into<String>) -> PromptError {
+    PromptError::Unsolvable {
+        sample: sample.id.clone(),
+        message: message.into(),
+    }
+}
+
+/// Writes the reasoning trace of a sample over its input twin (see the module docs).
+pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
+    check_kind(sample, twin)?;
+    let spec = sample.meta.get("spec").and_then(|s| spec::parse(s));
+    if sample.task == Task::VideoSummary {
+        let (Twin::Video(v), GroundTruth::Summaries { references }) = (twin, &sample.truth) else {
+            return Err(unsolvable(
+                sample,
+                "a summary sample needs reference summaries",
+            ));
+        };
+        let answer = references
+            .iter()
+            .find(|r| !r.trim().is_empty())
+            .ok_or_else(|| unsolvable(sample, "every reference summary is empty"))?;
+        let ids: Vec<(u32, Vec<Field>)> = v.tracks.iter().map(|t| (t.id, vec![])).collect();
+        return Ok(Trace {
+            twin: sub_twin(sample.task, twin, &ids),
+            think: summary_think(v),
+            answer: answer.trim().to_string(),
+            grounded: !v.events.is_empty(),
+        });
+    }
+    // Image reasoning reads the values the prompt shows (rounded), so that the numbers in
+    // the reasoning are the ones the model sees.
+    let shown = view(sample.task, twin);
+    let worked = spec.as_ref().and_then(|s| match (&shown, twin) {
+        (Twin::Image(t), _) => solve_image(s, t),
+        (_, Twin::Video(v)) => solve_video(s, v),
+        _ => None,
+    });
+    if let Some(w) = worked.filter(|w| agrees(w, sample)) {
+        let answer = match &w.answer {
+            Answer::Ids(ids) => ids_answer(ids),
+            Answer::Text(t) => t.clone(),
+        };
+        return Ok(Trace {
+            twin: sub_twin(sample.task, twin, &w.entries),
+            think: w.think,
+            answer,
+            grounded: true,
+        });
+    }
+    // Fallback: the ground truth alone.
+    if sample.task.answers_with_ids() {
+        let ids = truth_targets(sample, twin)
+            .ok_or_else(|| unsolvable(sample, "no object of the twin matches the ground truth"))?;
+        let names: Vec<String> = ids
+            .iter()
+            .map(|id| match twin {
+                Twin::Image(t) => t.object(*id).map_or(format!("#{id}"), oname),
+                Twin::Video(v) => tname(v, *id),
+            })
+            .collect();
+        let entries: Vec<(u32, Vec<Field>)> = ids.iter().map(|i| (*i, vec![])).collect();
+        Ok(Trace {
+            twin: sub_twin(sample.task, twin, &entries),
+            think: format!("The query points to {}.", list(names)),
+            answer: ids_answer(&ids),
+            grounded: false,
+        })
+    } else {
+        let GroundTruth::Answers { answers } = &sample.truth else {
+            return Err(unsolvable(sample, "a VQA sample needs annotator answers"));
+        };
+        let a = majority(answers).ok_or_else(|| unsolvable(sample, "every answer is empty"))?;
+        Ok(Trace {
+            twin: sub_twin(sample.task, twin, &[]),
+            think: format!("Reading the twin, the answer is {a}."),
+            answer: a,
+            grounded: false,
+        })
+    }
+}

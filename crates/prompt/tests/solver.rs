@@ -1,0 +1,148 @@
+//! The solver's traces score full marks under the reward on every sample of a generated
+//! TwinBench suite (all six benchmarks), and the baselines write well-formed rollouts.
+
+use dtr1_data::{dataset, scene::SceneConfig, suite, Sample, Task};
+use dtr1_prompt::{baseline::Baseline, load_input_twin, solver};
+use dtr1_reward::{score, Request, RewardConfig};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn suite_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    suite::generate(
+        dir.path(),
+        30,
+        10,
+        7,
+        3,
+        &SceneConfig::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    dir
+}
+
+fn all_samples(dir: &Path) -> Vec<Sample> {
+    let m = dataset::read_manifest(dir).unwrap();
+    m.splits
+        .keys()
+        .flat_map(|s| dataset::read_split(dir, s).unwrap())
+        .collect()
+}
+
+#[test]
+fn solver_traces_score_full_marks_on_every_twinbench_sample() {
+    let dir = suite_dir();
+    let samples = all_samples(dir.path());
+    let cfg = RewardConfig::default();
+    let mut per_task: BTreeMap<Task, usize> = BTreeMap::new();
+    for s in &samples {
+        let twin = load_input_twin(dir.path(), s).unwrap();
+        let trace = solver::solve(s, &twin).unwrap();
+        assert!(trace.grounded, "{}: fell back to the ground truth", s.id);
+        let c = trace.completion();
+        let req = Request {
+            task: s.task,
+            query: &s.query,
+            twin: &twin,
+            truth: &s.truth,
+            cider: None,
+        };
+        let r = score(&c, &req, &cfg);
+        assert_eq!(r.format, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
+        assert_eq!(r.structure, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
+        assert!(
+            r.accuracy >= 0.99,
+            "{}: accuracy {} for {c}",
+            s.id,
+            r.accuracy
+        );
+        assert_eq!(r.penalty, 0.0, "{}: {:?}", s.id, r.problems);
+        // The reasoning is short: one to three sentences.
+        let sentences = trace.think.matches(". ").count() + 1;
+        assert!(sentences <= 3, "{}: {}", s.id, trace.think);
+        *per_task.entry(s.task).or_default() += 1;
+    }
+    assert_eq!(
+        per_task.len(),
+        6,
+        "every benchmark is covered: {per_task:?}"
+    );
+}
+
+#[test]
+fn baselines_write_well_formed_rollouts_and_fit_priors() {
+    let dir = suite_dir();
+    let train = dataset::read_split(dir.path(), "train").unwrap();
+    let b = Baseline::fit(&train);
+    // The prior of a counting question is a number seen in training.
+    let prior = b
+        .prior(Task::ImageVqa, "How many red objects are there?")
+        .unwrap();
+    assert!(prior.parse::<u32>().is_ok(), "{prior}");
+    let cfg = RewardConfig::default();
+    let test = dataset::read_split(dir.path(), "test").unwrap();
+    let mut correct = 0.0;
+    for s in &test {
+        let twin = load_input_twin(dir.path(), s).unwrap();
+        let c = b.complete(s, &twin).unwrap();
+        let req = Request {
+            task: s.task,
+            query: &s.query,
+            twin: &twin,
+            truth: &s.truth,
+            cider: None,
+        };
+        let r = score(&c, &req, &cfg);
+        assert_eq!(r.format, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
+        assert_eq!(r.structure, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
+        correct += r.accuracy;
+    }
+    // Not an oracle: the baselines get some but far from all answers right.
+    let mean = correct / test.len() as f64;
+    assert!(mean > 0.05 && mean < 0.9, "baseline mean accuracy {mean}");
+}
+
+#[test]
+fn a_grounding_query_by_colour_and_shape_is_matched_by_keywords() {
+    let dir = suite_dir();
+    let samples = all_samples(dir.path());
+    // Level-1 grounding queries name colour and shape ("the red cube") and have one target:
+    // keyword matching must find it whenever no other object has both words.
+    let b = Baseline::default();
+    let mut checked = 0;
+    for s in samples
+        .iter()
+        .filter(|s| s.task == Task::ImageGrounding && s.level == Some(1))
+    {
+        let twin = load_input_twin(dir.path(), s).unwrap();
+        let c = b.complete(s, &twin).unwrap();
+        let target = s.truth.target_ids().unwrap()[0];
+        assert!(
+            c.contains(&format!("<answer>[{target}]</answer>")),
+            "{}: {c}",
+            s.id
+        );
+        checked += 1;
+    }
+    assert!(checked > 5);
+}
+
+#[test]
+fn a_missing_or_wrong_twin_is_a_clear_error() {
+    let dir = suite_dir();
+    let samples = all_samples(dir.path());
+    let mut s = samples[0].clone();
+    s.twin = None;
+    let e = load_input_twin(dir.path(), &s).unwrap_err().to_string();
+    assert!(e.contains("no twin"), "{e}");
+    s.twin = Some("twins/nope.json".into());
+    let e = load_input_twin(dir.path(), &s).unwrap_err().to_string();
+    assert!(e.contains("nope.json"), "{e}");
+    let video = samples.iter().find(|x| x.task.is_video()).unwrap();
+    let image = samples.iter().find(|x| !x.task.is_video()).unwrap();
+    let mut mixed = image.clone();
+    mixed.twin = video.twin.clone();
+    let e = load_input_twin(dir.path(), &mixed).unwrap_err().to_string();
+    assert!(e.contains("needs an image twin, got a video twin"), "{e}");
+}
