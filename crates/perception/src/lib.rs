@@ -16,12 +16,16 @@
 pub mod annotations;
 pub mod builder;
 pub mod color;
+pub mod events;
 pub mod eval;
 pub mod import;
 pub mod overlay;
 pub mod pipeline;
 pub mod pixels;
 pub mod shapes;
+pub mod track;
+pub mod video;
+pub mod video_eval;
 
 use dtr1_rle::Rle;
 use image::RgbImage;
