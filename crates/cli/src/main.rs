@@ -2,6 +2,7 @@
 
 mod bench;
 mod data_cmd;
+mod serve_cmd;
 mod twin_cmd;
 
 use anyhow::Result;
@@ -75,6 +76,10 @@ enum Command {
     Data(data_cmd::DataCommand),
     /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
     Bench(bench::BenchArgs),
+    /// Serve the reward (OpenRLHF remote reward protocol), scoring and twin building over HTTP.
+    Serve(serve_cmd::ServeArgs),
+    /// Load-test `POST /v1/reward` on loopback and print throughput and latency.
+    ServeBench(serve_cmd::BenchArgs),
 }
 
 /// Writes to stdout; a closed pipe (`dtr1 … | head`) ends the output quietly instead of
@@ -116,6 +121,8 @@ fn run() -> Result<()> {
         Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
         Command::Schema => twin_cmd::schema(),
         Command::Bench(args) => bench::run(&args),
+        Command::Serve(args) => serve_cmd::serve(&args),
+        Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
         Command::Chat {
             message,
