@@ -1,0 +1,238 @@
+//! End-to-end evaluation on a generated TwinBench suite: the oracle scores 100 on every
+//! benchmark, the baselines and a deliberately bad answerer score less, the intervals are
+//! seeded and contain their values, and reports are written.
+
+use dtr1_data::{scene::SceneConfig, suite};
+use dtr1_eval::{
+    evaluate, prepare, run, Answerer, BaselineAnswerer, EvalConfig, EvalError, OracleAnswerer,
+    PreparedSample, Report, Values,
+};
+use std::path::Path;
+
+fn suite_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    suite::generate(
+        dir.path(),
+        20,
+        12,
+        3,
+        3,
+        &SceneConfig::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    dir
+}
+
+fn cfg() -> EvalConfig {
+    EvalConfig {
+        resamples: 200,
+        ..Default::default()
+    }
+}
+
+fn eval_with(dir: &Path, a: &mut dyn Answerer) -> Report {
+    let samples = prepare(dir, "train").unwrap();
+    let mut calls = 0;
+    let r = run(&samples, a, &cfg(), "train", &mut |done, total| {
+        calls += 1;
+        assert!(done <= total);
+    })
+    .unwrap();
+    assert_eq!(calls, samples.len().div_ceil(cfg().batch_size));
+    r
+}
+
+#[test]
+fn the_oracle_scores_100_on_every_benchmark_and_baselines_score_less() {
+    let dir = suite_dir();
+    let oracle = eval_with(dir.path(), &mut OracleAnswerer);
+    assert_eq!(oracle.benchmarks.len(), 6, "{:?}", oracle.benchmarks);
+    for b in &oracle.benchmarks {
+        for m in &b.metrics {
+            // CIDEr-D is not bounded by 100 (pycocoevalcap scale ×100); the rest are.
+            if m.name == "CIDEr-D" {
+                assert!(m.value > 100.0, "{}: {m:?}", b.benchmark);
+            } else {
+                assert!(m.value > 99.9, "{}: {m:?}", b.benchmark);
+            }
+        }
+        assert_eq!(b.reward.format, 1.0, "{}", b.benchmark);
+        assert_eq!(b.reward.structure, 1.0, "{}", b.benchmark);
+    }
+
+    let baseline = eval_with(dir.path(), &mut BaselineAnswerer::fit(dir.path()).unwrap());
+    assert_eq!(baseline.reward.format, 1.0);
+    let primary = |r: &Report, name: &str| {
+        r.benchmarks
+            .iter()
+            .find(|b| b.benchmark == name)
+            .unwrap()
+            .metrics[0]
+            .clone()
+    };
+    for name in [
+        "image-reasonseg",
+        "image-grounding",
+        "image-vqa",
+        "video-vqa",
+    ] {
+        let m = primary(&baseline, name);
+        assert!(m.value < 95.0, "{name}: baseline {m:?}");
+        assert!(m.ci_low <= m.value && m.value <= m.ci_high, "{name}: {m:?}");
+        assert!(m.ci_high > m.ci_low, "{name}: a degenerate interval {m:?}");
+    }
+    // Grounding by keywords finds the colour-and-shape references: better than chance.
+    assert!(primary(&baseline, "image-grounding").value > 30.0);
+    // Breakdowns cover categories and levels, with sizes summing to the benchmark's.
+    for b in &baseline.benchmarks {
+        for by in ["category", "level"] {
+            let n: usize = baseline
+                .breakdown
+                .iter()
+                .filter(|r| r.benchmark == b.benchmark && r.by == by)
+                .map(|r| r.n)
+                .sum();
+            assert_eq!(n, b.n, "{} by {by}", b.benchmark);
+        }
+    }
+}
+
+/// Answers every sample with the same completion.
+struct Fixed(String);
+
+impl Answerer for Fixed {
+    fn name(&self) -> String {
+        "fixed".into()
+    }
+    fn answer(&mut self, batch: &[PreparedSample]) -> Result<Vec<String>, EvalError> {
+        Ok(batch.iter().map(|_| self.0.clone()).collect())
+    }
+}
+
+#[test]
+fn empty_answers_score_zero_where_the_target_is_not_empty() {
+    let dir = suite_dir();
+    let samples = prepare(dir.path(), "train").unwrap();
+    let r = run(
+        &samples,
+        &mut Fixed("<twin>{\"objects\":[]}</twin><think>none</think><answer>[]</answer>".into()),
+        &cfg(),
+        "train",
+        &mut |_, _| {},
+    )
+    .unwrap();
+    for b in &r.benchmarks {
+        let m = &b.metrics[0];
+        match b.benchmark.as_str() {
+            // Empty masks against non-empty targets (every frame with the target visible
+            // counts 0; frames where it is hidden count 1 for J).
+            "image-reasonseg" | "image-grounding" | "image-vqa" | "video-vqa" => {
+                assert_eq!(m.value, 0.0, "{}: {m:?}", b.benchmark)
+            }
+            "video-reasonseg" => assert!(m.value < 20.0, "{m:?}"),
+            _ => {}
+        }
+    }
+    // Video twins key their sub-twin by "tracks": the image-shaped block fails structure.
+    let video = r
+        .benchmarks
+        .iter()
+        .find(|b| b.benchmark == "video-vqa")
+        .unwrap();
+    assert!(video.reward.structure < 1.0);
+}
+
+#[test]
+fn metrics_follow_the_decoded_answers() {
+    let dir = suite_dir();
+    let samples = prepare(dir.path(), "train").unwrap();
+    // One grounding sample answered with its target, then with another object, then with
+    // the target's box written out.
+    let p = samples
+        .iter()
+        .find(|p| p.sample.task == dtr1_data::Task::ImageGrounding)
+        .unwrap()
+        .clone();
+    let target = p.sample.truth.target_ids().unwrap()[0];
+    let dtr1_twin::Twin::Image(t) = &p.twin else {
+        panic!("image twin")
+    };
+    let other = t.objects.iter().find(|o| o.id != target).unwrap();
+    let b = t.object(target).unwrap().bbox.unwrap();
+    let c = |ans: String| {
+        format!("<twin>{{\"objects\":[]}}</twin><think>x</think><answer>{ans}</answer>")
+    };
+    let batch = vec![p.clone(), p.clone(), p.clone()];
+    let comps = vec![
+        c(format!("[{target}]")),
+        c(format!("[{}]", other.id)),
+        c(format!(
+            "{{\"box\": [{}, {}, {}, {}]}}",
+            b[0], b[1], b[2], b[3]
+        )),
+    ];
+    let r = evaluate(&batch, &comps, &cfg(), "hand", "train").unwrap();
+    let ious: Vec<f64> = r
+        .samples
+        .iter()
+        .map(|s| match s.values {
+            Values::Box { iou } => iou,
+            _ => panic!("grounding values"),
+        })
+        .collect();
+    let expected_other = dtr1_metrics::boxes::box_iou(
+        &other.bbox.unwrap(),
+        &b,
+        dtr1_metrics::boxes::BoxConvention::Continuous,
+    )
+    .unwrap();
+    assert_eq!(ious, vec![1.0, expected_other, 1.0]);
+    let acc = &r.benchmarks[0].metrics[0];
+    assert!((acc.value - 200.0 / 3.0).abs() < 1e-9, "{acc:?}");
+
+    // Wrong counts are an error, not a panic.
+    let e = evaluate(&batch, &comps[..2], &cfg(), "hand", "train").unwrap_err();
+    assert!(e.to_string().contains("2 completions for 3 samples"), "{e}");
+}
+
+#[test]
+fn intervals_are_seeded_and_reports_are_written() {
+    let dir = suite_dir();
+    let samples = prepare(dir.path(), "train").unwrap();
+    let mut a = BaselineAnswerer::fit(dir.path()).unwrap();
+    let r1 = run(&samples, &mut a, &cfg(), "train", &mut |_, _| {}).unwrap();
+    let r2 = run(&samples, &mut a, &cfg(), "train", &mut |_, _| {}).unwrap();
+    assert_eq!(r1.benchmarks, r2.benchmarks);
+    let other_seed = EvalConfig { seed: 1, ..cfg() };
+    let r3 = run(&samples, &mut a, &other_seed, "train", &mut |_, _| {}).unwrap();
+    assert_ne!(r1.benchmarks, r3.benchmarks);
+
+    let out = dir.path().join("eval-out");
+    r1.write(&out).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["prompt_version"], dtr1_prompt::PROMPT_VERSION);
+    assert_eq!(json["benchmarks"].as_array().unwrap().len(), 6);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for name in [
+        "image-reasonseg",
+        "video-summary",
+        "CIDEr-D",
+        "J&F",
+        "by level",
+    ] {
+        assert!(md.contains(name), "{name} missing from\n{md}");
+    }
+    let lines = std::fs::read_to_string(out.join("samples.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), samples.len());
+    assert!(Report::headline_header().contains("image-grounding Acc@0.5"));
+    assert_eq!(r1.headline_row("baseline").matches('|').count(), 8);
+}
+
+#[test]
+fn a_missing_split_is_a_clear_error() {
+    let dir = suite_dir();
+    let e = prepare(dir.path(), "nope").unwrap_err().to_string();
+    assert!(e.contains("no split \"nope\""), "{e}");
+}
