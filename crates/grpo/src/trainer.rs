@@ -1,0 +1,527 @@
+//! The GRPO loop.
+//!
+//! One step: take `prompts_per_step` prompts from the data stream; for each, sample a group
+//! of `G` completions from one shared prefill ([`dtr1_policy::generate_group`]); score them;
+//! turn the group's rewards into advantages; then, `mu` times, run one shared-prompt training
+//! forward per group ([`dtr1_policy::group_logprobs`]), backpropagate its share of the loss,
+//! and take an AdamW step. Groups whose rewards are all equal carry no policy gradient and
+//! are skipped unless the KL term needs them.
+//!
+//! Everything random derives from `grpo.seed` and the step number (data order per epoch,
+//! the sampling stream of every group), so a run resumed from a checkpoint continues exactly
+//! as an uninterrupted one would.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Tensor, Var};
+use dtr1_policy::{generate_group, group_logprobs, LoraConfig, Model, SamplingParams, Tokenizer};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::advantage::group_advantages;
+use crate::checkpoint::{self, TrainerState};
+use crate::config::TrainConfig;
+use crate::env::{Environment, Score};
+use crate::error::{GrpoError, Result};
+use crate::loss::{grpo_loss, CompletionTerms, LossStats};
+use crate::optim::{lr_at, AdamW, GradAccumulator};
+
+/// Mix seeds into a well-spread 64-bit value (SplitMix64 finaliser), so nearby steps and
+/// groups get unrelated sampling streams.
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The item index at position `pos` of an endless stream of seeded per-epoch permutations
+/// of `0..n`.
+pub fn data_index(seed: u64, n: usize, pos: usize) -> usize {
+    let epoch = pos / n;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(mix(seed, 0xDA7A_0000 + epoch as u64));
+    order.shuffle(&mut rng);
+    order[pos % n]
+}
+
+/// Per-task averages of one step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    /// Completions scored.
+    pub n: usize,
+    /// Mean total reward.
+    pub reward: f64,
+    /// Mean accuracy.
+    pub accuracy: f64,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Step number (0-based).
+    pub step: usize,
+    /// Learning rate of the step's last update.
+    pub lr: f64,
+    /// Mean total reward over the step's completions.
+    pub reward: f64,
+    /// Mean within-group standard deviation of the reward.
+    pub reward_std: f64,
+    /// Mean accuracy.
+    pub accuracy: f64,
+    /// Fraction of completions meeting the output contract.
+    pub format: f64,
+    /// Mean structure score.
+    pub structure: f64,
+    /// Mean k3 KL per token to the reference (0 when β = 0).
+    pub kl: f64,
+    /// Fraction of tokens where the clip was active.
+    pub clip_frac: f64,
+    /// Policy-gradient part of the loss.
+    pub loss: f64,
+    /// Gradient norm before clipping (last update of the step).
+    pub grad_norm: f64,
+    /// Mean completion length in tokens.
+    pub completion_len: f64,
+    /// Groups whose rewards were all equal (no signal).
+    pub flat_groups: usize,
+    /// Rollout throughput (generated tokens per second).
+    pub rollout_tok_s: f64,
+    /// Seconds spent sampling.
+    pub t_rollout: f64,
+    /// Seconds spent scoring.
+    pub t_reward: f64,
+    /// Seconds spent in log-probs, backward and updates.
+    pub t_update: f64,
+    /// Per-task breakdown.
+    pub tasks: std::collections::BTreeMap<String, TaskMetrics>,
+}
+
+/// A GRPO run: the policy with its adapter, the optimiser, and where it writes.
+pub struct GrpoTrainer<'a, E: Environment> {
+    /// The policy; its LoRA adapter is what is trained.
+    pub model: Model,
+    tok: &'a Tokenizer,
+    env: &'a E,
+    cfg: TrainConfig,
+    lora: LoraConfig,
+    vars: Vec<Var>,
+    opt: AdamW,
+    acc: GradAccumulator,
+    state: TrainerState,
+    run_dir: PathBuf,
+}
+
+impl<'a, E: Environment> GrpoTrainer<'a, E> {
+    /// Prepare a run in `run_dir`. With `resume`, the newest checkpoint there is loaded
+    /// (and its configuration must equal `cfg`); otherwise the adapter starts from
+    /// `init_adapter` (e.g. the SFT cold start) or fresh from the seed.
+    pub fn new(
+        mut model: Model,
+        tok: &'a Tokenizer,
+        env: &'a E,
+        cfg: TrainConfig,
+        run_dir: &Path,
+        init_adapter: Option<&Path>,
+        resume: bool,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        if env.is_empty() {
+            return Err(GrpoError::Environment("no training prompts".into()));
+        }
+        std::fs::create_dir_all(run_dir).map_err(|e| GrpoError::io(run_dir, e))?;
+        let config_toml = toml::to_string(&cfg).map_err(|e| GrpoError::Config(e.to_string()))?;
+        let found = if resume {
+            checkpoint::latest(run_dir)?
+        } else {
+            None
+        };
+        if !resume && checkpoint::latest(run_dir)?.is_some() {
+            return Err(GrpoError::Config(format!(
+                "{} already holds a run; pass --resume to continue it or choose another directory",
+                run_dir.display()
+            )));
+        }
+        model.clear_lora();
+        let lora = match init_adapter {
+            Some(p) if found.is_none() => model.load_lora(p)?,
+            _ => {
+                let l = cfg.lora_config(model.layers.len());
+                model.add_lora(&l, mix(cfg.grpo.seed, 0x10BA))?;
+                l
+            }
+        };
+        let vars = model.trainable_vars();
+        let mut opt = AdamW::new(cfg.optim.clone(), &vars)?;
+        let mut state = TrainerState {
+            kind: "grpo".into(),
+            step: 0,
+            updates: 0,
+            data_cursor: 0,
+            config_toml: config_toml.clone(),
+        };
+        let mut lora = lora;
+        if let Some(dir) = found {
+            let (st, l) = checkpoint::load(&dir, &mut model, &mut opt)?;
+            if st.kind != "grpo" || st.config_toml != config_toml {
+                return Err(GrpoError::Checkpoint {
+                    path: dir,
+                    reason: "was written by a run with a different configuration; resume with the same config file".into(),
+                });
+            }
+            lora = l;
+            state = st;
+        }
+        let vars_now = model.trainable_vars();
+        let acc = GradAccumulator::new(vars_now.len());
+        crate::checkpoint::write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
+        truncate_metrics(&run_dir.join("metrics.jsonl"), state.step)?;
+        drop(vars);
+        Ok(Self {
+            model,
+            tok,
+            env,
+            cfg,
+            lora,
+            vars: vars_now,
+            opt,
+            acc,
+            state,
+            run_dir: run_dir.to_path_buf(),
+        })
+    }
+
+    /// Steps completed so far.
+    pub fn step(&self) -> usize {
+        self.state.step
+    }
+
+    /// Run until `grpo.steps` (or `stop_after` more steps, for tests that simulate a kill),
+    /// checkpointing every `checkpoint_every` steps and at the end.
+    pub fn run(&mut self, stop_after: Option<usize>, progress: bool) -> Result<Vec<StepMetrics>> {
+        let total = self.cfg.grpo.steps;
+        let bar = if progress {
+            indicatif::ProgressBar::new(total as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "GRPO {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+            )
+            .expect("static template"),
+        );
+        bar.set_position(self.state.step as u64);
+        let mut out = Vec::new();
+        let mut done = 0;
+        while self.state.step < total && stop_after.map_or(true, |n| done < n) {
+            let m = self.train_step()?;
+            bar.set_message(format!(
+                "reward {:.3} acc {:.3} kl {:.4} {:.0} tok/s",
+                m.reward, m.accuracy, m.kl, m.rollout_tok_s
+            ));
+            bar.inc(1);
+            append_jsonl(&self.run_dir.join("metrics.jsonl"), &m)?;
+            out.push(m);
+            done += 1;
+            let every = self.cfg.grpo.checkpoint_every;
+            let at_boundary = self.state.step % self.cfg.grpo.grad_accum_steps == 0;
+            if at_boundary
+                && ((every > 0 && self.state.step % every == 0) || self.state.step == total)
+            {
+                self.checkpoint()?;
+            }
+        }
+        bar.finish_and_clear();
+        Ok(out)
+    }
+
+    /// Write a checkpoint now.
+    pub fn checkpoint(&self) -> Result<PathBuf> {
+        checkpoint::save(
+            &self.run_dir,
+            &self.model,
+            &self.lora,
+            &self.opt,
+            &self.state,
+        )
+    }
+
+    /// Save the current adapter (PEFT format) to `dir`.
+    pub fn save_adapter(&self, dir: &Path) -> Result<()> {
+        Ok(self.model.save_lora(dir, &self.lora)?)
+    }
+
+    /// Mean reward (and accuracy) of the current policy over every prompt of the
+    /// environment, `samples` completions each, sampled with the rollout settings and
+    /// `seed`: a fixed yardstick for before/after comparisons, unlike the per-step rewards,
+    /// which depend on the step's batch.
+    pub fn mean_reward(&self, samples: usize, seed: u64) -> Result<(f64, f64)> {
+        let g = &self.cfg.grpo;
+        let (mut r, mut a, mut n) = (0.0, 0.0, 0usize);
+        for i in 0..self.env.len() {
+            let item = self.env.item(i)?;
+            let params = SamplingParams {
+                max_new_tokens: g.max_completion_tokens,
+                temperature: g.temperature,
+                top_p: g.top_p,
+                top_k: g.top_k,
+                seed: mix(seed, i as u64),
+                stop: Vec::new(),
+            };
+            for gen in generate_group(&self.model, self.tok, &item.prompt, samples, &params, true)?
+            {
+                let s = self.env.score(i, &gen.text)?;
+                r += s.total;
+                a += s.accuracy;
+                n += 1;
+            }
+        }
+        Ok((r / n.max(1) as f64, a / n.max(1) as f64))
+    }
+
+    fn total_updates(&self) -> usize {
+        let g = &self.cfg.grpo;
+        (g.steps * g.mu).div_ceil(g.grad_accum_steps)
+    }
+
+    /// One GRPO step.
+    pub fn train_step(&mut self) -> Result<StepMetrics> {
+        let g = self.cfg.grpo.clone();
+        let step = self.state.step;
+        let n = self.env.len();
+        let mut m = StepMetrics {
+            step,
+            ..Default::default()
+        };
+
+        // Rollouts: one shared prefill per group.
+        let t0 = Instant::now();
+        let mut groups = Vec::with_capacity(g.prompts_per_step);
+        let mut generated = 0usize;
+        for k in 0..g.prompts_per_step {
+            let idx = data_index(g.seed, n, self.state.data_cursor + k);
+            let item = self.env.item(idx)?;
+            if item.prompt.len() > g.max_prompt_tokens {
+                return Err(GrpoError::Environment(format!(
+                    "prompt {idx} has {} tokens, more than grpo.max_prompt_tokens = {}",
+                    item.prompt.len(),
+                    g.max_prompt_tokens
+                )));
+            }
+            let params = SamplingParams {
+                max_new_tokens: g.max_completion_tokens,
+                temperature: g.temperature,
+                top_p: g.top_p,
+                top_k: g.top_k,
+                seed: mix(mix(g.seed, step as u64), k as u64),
+                stop: Vec::new(),
+            };
+            let gens = generate_group(
+                &self.model,
+                self.tok,
+                &item.prompt,
+                g.group_size,
+                &params,
+                true,
+            )?;
+            generated += gens.iter().map(|x| x.tokens.len()).sum::<usize>();
+            groups.push((idx, item, gens));
+        }
+        m.t_rollout = t0.elapsed().as_secs_f64();
+        m.rollout_tok_s = generated as f64 / m.t_rollout.max(1e-9);
+
+        // Rewards and advantages.
+        let t1 = Instant::now();
+        let mut advs = Vec::with_capacity(groups.len());
+        let mut all: Vec<Score> = Vec::new();
+        let mut std_sum = 0.0;
+        for (idx, item, gens) in &groups {
+            let mut rewards = Vec::with_capacity(gens.len());
+            for gen in gens {
+                let s = self.env.score(*idx, &gen.text)?;
+                if !s.total.is_finite() {
+                    return Err(GrpoError::Environment(format!(
+                        "reward of prompt {idx} is {}",
+                        s.total
+                    )));
+                }
+                let t = m.tasks.entry(item.task.clone()).or_default();
+                t.n += 1;
+                t.reward += s.total;
+                t.accuracy += s.accuracy;
+                rewards.push(s.total);
+                all.push(s);
+            }
+            let a = group_advantages(&rewards, g.scale_rewards, 1e-4);
+            let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
+            std_sum += (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
+                / rewards.len() as f64)
+                .sqrt();
+            if a.iter().all(|&x| x == 0.0) {
+                m.flat_groups += 1;
+            }
+            advs.push(a);
+        }
+        let cnt = all.len().max(1) as f64;
+        m.reward = all.iter().map(|s| s.total).sum::<f64>() / cnt;
+        m.accuracy = all.iter().map(|s| s.accuracy).sum::<f64>() / cnt;
+        m.format = all.iter().map(|s| s.format).sum::<f64>() / cnt;
+        m.structure = all.iter().map(|s| s.structure).sum::<f64>() / cnt;
+        m.reward_std = std_sum / groups.len().max(1) as f64;
+        for t in m.tasks.values_mut() {
+            t.reward /= t.n.max(1) as f64;
+            t.accuracy /= t.n.max(1) as f64;
+        }
+        m.t_reward = t1.elapsed().as_secs_f64();
+
+        // Policy update(s).
+        let t2 = Instant::now();
+        let step_tokens: usize = groups
+            .iter()
+            .flat_map(|(_, _, gs)| gs.iter().map(|x| x.tokens.len()))
+            .sum();
+        let step_seqs = groups.len() * g.group_size;
+        m.completion_len = step_tokens as f64 / step_seqs.max(1) as f64;
+        let comps: Vec<Vec<Vec<u32>>> = groups
+            .iter()
+            .map(|(_, _, gs)| gs.iter().map(|x| x.tokens.clone()).collect())
+            .collect();
+        let needed = |a: &Vec<f64>| g.beta > 0.0 || a.iter().any(|&x| x != 0.0);
+        let old: Option<Vec<Vec<Tensor>>> = if g.mu > 1 {
+            let mut v = Vec::new();
+            for ((_, item, _), c) in groups.iter().zip(&comps) {
+                let lp = group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk)?;
+                v.push(lp.into_iter().map(|t| t.detach()).collect());
+            }
+            Some(v)
+        } else {
+            None
+        };
+        let refs: Option<Vec<Vec<Tensor>>> = if g.beta > 0.0 {
+            let mut v = Vec::new();
+            for ((_, item, _), c) in groups.iter().zip(&comps) {
+                v.push(group_logprobs(
+                    &self.model,
+                    &item.prompt,
+                    c,
+                    false,
+                    g.logprob_chunk,
+                )?);
+            }
+            Some(v)
+        } else {
+            None
+        };
+        let mut stats = LossStats::default();
+        let mut kl_tokens = 0usize;
+        for _epoch in 0..g.mu {
+            for (gi, ((_, item, _), c)) in groups.iter().zip(&comps).enumerate() {
+                if !needed(&advs[gi]) {
+                    continue;
+                }
+                let lp = group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk)?;
+                let olds: Vec<Tensor> = match &old {
+                    Some(o) => o[gi].clone(),
+                    None => lp.iter().map(|t| t.detach()).collect(),
+                };
+                let terms: Vec<CompletionTerms<'_>> = lp
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| CompletionTerms {
+                        logp: t,
+                        logp_old: &olds[i],
+                        logp_ref: refs.as_ref().map(|r| &r[gi][i]),
+                        advantage: advs[gi][i],
+                    })
+                    .collect();
+                let (loss, st) = grpo_loss(&terms, &g, step_tokens, step_seqs)?;
+                let lv = loss.to_scalar::<f32>()?;
+                if !lv.is_finite() {
+                    return Err(GrpoError::Diverged {
+                        step,
+                        what: format!("loss {lv}"),
+                    });
+                }
+                self.acc.add(&self.vars, &loss.backward()?)?;
+                stats.pg += st.pg;
+                stats.kl += st.kl * st.tokens as f64;
+                stats.clip_frac += st.clip_frac * st.tokens as f64;
+                kl_tokens += st.tokens;
+            }
+            let boundary = (step + 1) % g.grad_accum_steps == 0;
+            if g.mu > 1 || boundary {
+                let lr = lr_at(&self.cfg.optim, self.state.updates, self.total_updates());
+                m.grad_norm = self.opt.step(&self.vars, &self.acc, lr)?;
+                m.lr = lr;
+                self.acc.clear();
+                self.state.updates += 1;
+            }
+        }
+        if kl_tokens > 0 {
+            m.kl = stats.kl / kl_tokens as f64;
+            m.clip_frac = stats.clip_frac / kl_tokens as f64;
+        }
+        m.loss = stats.pg / g.mu as f64;
+        m.t_update = t2.elapsed().as_secs_f64();
+        self.state.step += 1;
+        self.state.data_cursor += g.prompts_per_step;
+        Ok(m)
+    }
+}
+
+/// Append one JSON line and flush it to disk.
+pub fn append_jsonl<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let line = serde_json::to_string(v).map_err(|e| GrpoError::Config(e.to_string()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| GrpoError::io(path, e))?;
+    writeln!(f, "{line}").map_err(|e| GrpoError::io(path, e))?;
+    f.sync_data().map_err(|e| GrpoError::io(path, e))
+}
+
+/// Keep only the metric lines of steps before `step` (what a resumed run will redo is
+/// dropped, so the file never holds a step twice). Rewritten atomically.
+pub fn truncate_metrics(path: &Path, step: usize) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(GrpoError::io(path, e)),
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| (s as usize) < step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    checkpoint::write_atomic(path, kept.as_bytes())
+}
+
+/// Read a run's `metrics.jsonl`.
+pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
+    let text = std::fs::read_to_string(path).map_err(|e| GrpoError::io(path, e))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                GrpoError::Config(format!(
+                    "{}:{}: not a metrics line: {e}",
+                    path.display(),
+                    i + 1
+                ))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,215 @@
+//! The six benchmarks as a GRPO [`Environment`]: a dataset split (TwinBench or any dataset in
+//! dt-r1's format whose samples carry twins), prompts from `dtr1-prompt`, and the DT-R1
+//! reward of `dtr1-reward`.
+
+use std::path::Path;
+
+use dtr1_data::{GroundTruth, Sample, Task};
+use dtr1_metrics::cider::CiderD;
+use dtr1_policy::{ChatMessage, Tokenizer};
+use dtr1_reward::{RewardBreakdown, RewardConfig};
+use dtr1_twin::Twin;
+
+use crate::env::{EnvItem, Environment, Score};
+use crate::error::{GrpoError, Result};
+
+/// What the policy writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutMode {
+    /// The whole rollout: `<twin>`, `<think>`, `<answer>` (DT-R1).
+    Full,
+    /// Only the answer; the environment wraps it into a rollout whose sub-twin lists the
+    /// cited objects as the input twin has them and whose reasoning is empty, then scores
+    /// that with the same reward. For tiny models and ablations: it isolates answer
+    /// selection from learning the output format.
+    AnswerOnly,
+}
+
+/// One prepared sample.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The sample.
+    pub sample: Sample,
+    /// Its input twin.
+    pub twin: Twin,
+    /// The chat messages of its prompt.
+    pub messages: Vec<ChatMessage>,
+    /// The tokenised prompt.
+    pub prompt: Vec<u32>,
+}
+
+/// A split of a dataset with prompts and the DT-R1 reward.
+pub struct TwinBenchEnv<'t> {
+    tok: &'t Tokenizer,
+    /// The samples, in file order.
+    pub items: Vec<Prepared>,
+    /// Reward weights.
+    pub reward: RewardConfig,
+    mode: RolloutMode,
+    cider: Option<CiderD>,
+}
+
+/// The chat messages of a sample's prompt in `mode`.
+pub fn messages(sample: &Sample, twin: &Twin, mode: RolloutMode) -> Vec<ChatMessage> {
+    match mode {
+        RolloutMode::Full => dtr1_prompt::build(sample.task, &sample.query, twin)
+            .into_iter()
+            .map(|m| ChatMessage::new(m.role, m.content))
+            .collect(),
+        RolloutMode::AnswerOnly => vec![ChatMessage::new(
+            "user",
+            dtr1_prompt::user_message(sample.task, &sample.query, twin),
+        )],
+    }
+}
+
+/// Read `split` of the dataset at `dir` with each sample's input twin; `tasks` filters
+/// (empty = all six), `limit` caps the number of samples (0 = no cap).
+pub fn load_samples(
+    dir: &Path,
+    split: &str,
+    tasks: &[Task],
+    limit: usize,
+) -> Result<Vec<(Sample, Twin)>> {
+    let samples = dtr1_data::dataset::read_split(dir, split)
+        .map_err(|e| GrpoError::Environment(format!("{}: {e}", dir.display())))?;
+    let mut out = Vec::new();
+    for s in samples {
+        if !tasks.is_empty() && !tasks.contains(&s.task) {
+            continue;
+        }
+        let twin = dtr1_prompt::load_input_twin(dir, &s)
+            .map_err(|e| GrpoError::Environment(e.to_string()))?;
+        out.push((s, twin));
+        if limit > 0 && out.len() == limit {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return Err(GrpoError::Environment(format!(
+            "{}: split `{split}` has no samples of the requested tasks",
+            dir.display()
+        )));
+    }
+    Ok(out)
+}
+
+impl<'t> TwinBenchEnv<'t> {
+    /// Build the environment from loaded samples.
+    pub fn new(
+        samples: Vec<(Sample, Twin)>,
+        tok: &'t Tokenizer,
+        mode: RolloutMode,
+        reward: RewardConfig,
+    ) -> Result<Self> {
+        let mut items = Vec::with_capacity(samples.len());
+        let mut refs: Vec<Vec<String>> = Vec::new();
+        for (sample, twin) in samples {
+            let messages = messages(&sample, &twin, mode);
+            let prompt = tok.encode_chat(&messages, true)?;
+            if let GroundTruth::Summaries { references } = &sample.truth {
+                refs.push(references.clone());
+            }
+            items.push(Prepared {
+                sample,
+                twin,
+                messages,
+                prompt,
+            });
+        }
+        // CIDEr-D needs document frequencies over the reference corpus of the split.
+        let cider = (!refs.is_empty()).then(|| CiderD::from_references(&refs));
+        Ok(Self {
+            tok,
+            items,
+            reward,
+            mode,
+            cider,
+        })
+    }
+
+    /// The tokenizer prompts were encoded with.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        self.tok
+    }
+
+    /// The completion in the rollout format that `text` stands for (itself in
+    /// [`RolloutMode::Full`]).
+    pub fn rollout_text(&self, i: usize, text: &str) -> String {
+        match self.mode {
+            RolloutMode::Full => text.to_string(),
+            RolloutMode::AnswerOnly => {
+                let p = &self.items[i];
+                let answer = text.trim();
+                let cited = match dtr1_reward::accuracy::parse_answer(p.sample.task, answer) {
+                    dtr1_reward::accuracy::Answer::Ids(ids) => ids,
+                    _ => Vec::new(),
+                };
+                let entries: Vec<serde_json::Value> = cited
+                    .iter()
+                    .filter_map(|&id| match &p.twin {
+                        Twin::Image(t) => t
+                            .objects
+                            .iter()
+                            .find(|o| o.id == id)
+                            .map(|o| serde_json::json!({"id": o.id, "label": o.label})),
+                        Twin::Video(t) => t
+                            .track(id)
+                            .map(|o| serde_json::json!({"id": o.id, "label": o.label})),
+                    })
+                    .collect();
+                let key = match p.twin {
+                    Twin::Image(_) => "objects",
+                    Twin::Video(_) => "tracks",
+                };
+                let sub = serde_json::json!({ key: entries });
+                dtr1_prompt::completion(&sub.to_string(), "", answer)
+            }
+        }
+    }
+
+    /// The full reward breakdown of a completion.
+    pub fn breakdown(&self, i: usize, text: &str) -> RewardBreakdown {
+        let p = &self.items[i];
+        let req = dtr1_reward::Request {
+            task: p.sample.task,
+            query: &p.sample.query,
+            twin: &p.twin,
+            truth: &p.sample.truth,
+            cider: self.cider.as_ref(),
+        };
+        dtr1_reward::score(&self.rollout_text(i, text), &req, &self.reward)
+    }
+}
+
+impl Environment for TwinBenchEnv<'_> {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn item(&self, i: usize) -> Result<EnvItem> {
+        let p = self.items.get(i).ok_or_else(|| {
+            GrpoError::Environment(format!("item {i} of {} requested", self.items.len()))
+        })?;
+        Ok(EnvItem {
+            prompt: p.prompt.clone(),
+            task: p.sample.task.name().to_string(),
+        })
+    }
+
+    fn score(&self, i: usize, completion: &str) -> Result<Score> {
+        if i >= self.items.len() {
+            return Err(GrpoError::Environment(format!(
+                "item {i} of {} scored",
+                self.items.len()
+            )));
+        }
+        let b = self.breakdown(i, completion);
+        Ok(Score {
+            total: b.total,
+            accuracy: b.accuracy,
+            format: b.format,
+            structure: b.structure,
+        })
+    }
+}

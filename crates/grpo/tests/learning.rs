@@ -1,0 +1,230 @@
+//! The end-to-end learning test: a tiny randomly initialised model (word-level vocabulary,
+//! ~0.1 M parameters plus LoRA) trained with GRPO on TwinBench image VQA, answers only.
+//! Its mean reward must rise by a stated margin within a bounded number of steps with a
+//! fixed seed: that proves the whole path — prompts, group sampling, the DT-R1 reward,
+//! advantages, the clipped loss, shared-prompt log-probs, backward into LoRA, AdamW.
+
+use std::path::Path;
+
+use candle_core::Device;
+use dtr1_data::Task;
+use dtr1_grpo::twinbench::{load_samples, RolloutMode, TwinBenchEnv};
+use dtr1_grpo::{GrpoTrainer, TrainConfig};
+use dtr1_policy::{Model, ModelConfig, Tokenizer};
+use dtr1_reward::RewardConfig;
+
+fn dataset(dir: &Path) {
+    dtr1_data::suite::generate(
+        dir,
+        30,
+        0,
+        7,
+        2,
+        &dtr1_data::scene::SceneConfig::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+}
+
+/// Vocabulary: queries, labels, colours and ids (numbers elsewhere in the twin become
+/// `[UNK]`), so an untrained model emits an answer-shaped token often enough to learn from.
+fn tokenizer(samples: &[(dtr1_data::Sample, dtr1_twin::Twin)]) -> Tokenizer {
+    let mut corpus: Vec<String> = Vec::new();
+    for (s, t) in samples {
+        corpus.push(s.query.clone());
+        if let dtr1_data::GroundTruth::Answers { answers } = &s.truth {
+            corpus.extend(answers.iter().cloned());
+        }
+        if let dtr1_twin::Twin::Image(t) = t {
+            for o in &t.objects {
+                corpus.push(format!(
+                    "{} {} {}",
+                    o.id,
+                    o.label,
+                    o.attributes.color.clone().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    let refs: Vec<&str> = corpus.iter().map(String::as_str).collect();
+    Tokenizer::word_level(&refs).unwrap()
+}
+
+fn tiny(vocab: usize) -> Model {
+    let cfg = ModelConfig {
+        vocab_size: vocab,
+        hidden_size: 64,
+        num_layers: 2,
+        num_heads: 4,
+        num_kv_heads: 2,
+        intermediate_size: 128,
+        rope_theta: 10_000.0,
+        rms_norm_eps: 1e-5,
+        tie_embeddings: false,
+        qkv_bias: false,
+        rope_interleaved: false,
+    };
+    Model::random(cfg, 11, &Device::Cpu).unwrap()
+}
+
+fn config(steps: usize, checkpoint_every: usize) -> TrainConfig {
+    TrainConfig::from_toml(&format!(
+        r#"
+[grpo]
+steps = {steps}
+prompts_per_step = 8
+group_size = 8
+temperature = 1.0
+max_completion_tokens = 1
+max_prompt_tokens = 2048
+beta = 0.04
+mu = 1
+checkpoint_every = {checkpoint_every}
+seed = 3
+
+[lora]
+rank = 8
+alpha = 16.0
+targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+top_layers = 0
+
+[optim]
+lr = 0.005
+warmup_steps = 2
+min_lr_ratio = 1.0
+max_grad_norm = 1.0
+"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn grpo_raises_mean_reward_of_a_tiny_model() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let samples = load_samples(dir.path(), "train", &[Task::ImageVqa], 0).unwrap();
+    let tok = tokenizer(&samples);
+    let env = TwinBenchEnv::new(
+        samples,
+        &tok,
+        RolloutMode::AnswerOnly,
+        RewardConfig::default(),
+    )
+    .unwrap();
+    let model = tiny(tok.vocab_size());
+    let run = dir.path().join("run");
+    let mut tr = GrpoTrainer::new(model, &tok, &env, config(60, 0), &run, None, false).unwrap();
+    let (r0, a0) = tr.mean_reward(8, 99).unwrap();
+    let m = tr.run(None, false).unwrap();
+    let (r1, a1) = tr.mean_reward(8, 99).unwrap();
+    for x in &m {
+        eprintln!(
+            "step {:2} reward {:.3} acc {:.3} flat {} norm {:.3}",
+            x.step, x.reward, x.accuracy, x.flat_groups, x.grad_norm
+        );
+    }
+    eprintln!("mean reward {r0:.3} → {r1:.3}, accuracy {a0:.3} → {a1:.3}");
+    // Measured with this seed: 0.511 → 0.912 (accuracy 0.013 → 0.412). A model that only
+    // learned the answer format would stop at 0.5 + the answer prior.
+    assert!(r1 > r0 + 0.25, "reward {r0:.3} → {r1:.3}");
+    assert!(a1 > a0 + 0.2, "accuracy {a0:.3} → {a1:.3}");
+    // The run left its metrics and a final checkpoint.
+    let lines = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 60);
+    assert!(run.join("latest").is_file());
+}
+
+fn adapter_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let map = candle_core::safetensors::load(dir.join("adapter_model.safetensors"), &Device::Cpu)
+        .unwrap();
+    let mut v: Vec<(String, Vec<f32>)> = map
+        .into_iter()
+        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1().unwrap()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// A run killed after step 3 (last checkpoint at step 2) and resumed ends with exactly the
+/// adapter of an uninterrupted run with the same seed.
+#[test]
+fn killed_and_resumed_run_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    dataset(dir.path());
+    let samples = load_samples(dir.path(), "train", &[Task::ImageVqa], 0).unwrap();
+    let tok = tokenizer(&samples);
+    let env = TwinBenchEnv::new(
+        samples,
+        &tok,
+        RolloutMode::AnswerOnly,
+        RewardConfig::default(),
+    )
+    .unwrap();
+    let cfg = config(6, 2);
+    let whole = dir.path().join("whole");
+    let mut a = GrpoTrainer::new(
+        tiny(tok.vocab_size()),
+        &tok,
+        &env,
+        cfg.clone(),
+        &whole,
+        None,
+        false,
+    )
+    .unwrap();
+    let ma = a.run(None, false).unwrap();
+
+    let cut = dir.path().join("cut");
+    let mut b = GrpoTrainer::new(
+        tiny(tok.vocab_size()),
+        &tok,
+        &env,
+        cfg.clone(),
+        &cut,
+        None,
+        false,
+    )
+    .unwrap();
+    b.run(Some(3), false).unwrap();
+    drop(b); // killed: step 3 was done but never checkpointed
+             // Starting over in a directory that holds a run needs --resume …
+    assert!(GrpoTrainer::new(
+        tiny(tok.vocab_size()),
+        &tok,
+        &env,
+        cfg.clone(),
+        &cut,
+        None,
+        false
+    )
+    .is_err());
+    // … and a resume with another configuration is refused.
+    let other = config(7, 2);
+    let err = GrpoTrainer::new(tiny(tok.vocab_size()), &tok, &env, other, &cut, None, true)
+        .err()
+        .expect("different config refused");
+    assert!(err.to_string().contains("different configuration"), "{err}");
+    let mut c =
+        GrpoTrainer::new(tiny(tok.vocab_size()), &tok, &env, cfg, &cut, None, true).unwrap();
+    assert_eq!(c.step(), 2);
+    let mc = c.run(None, false).unwrap();
+    assert_eq!(mc.len(), 4);
+    for (x, y) in ma[2..].iter().zip(&mc) {
+        assert_eq!(x.reward, y.reward, "step {}", x.step);
+        assert_eq!(x.grad_norm, y.grad_norm, "step {}", x.step);
+    }
+    let ta = adapter_tensors(&dtr1_grpo::sft::latest_adapter(&whole).unwrap());
+    let tc = adapter_tensors(&dtr1_grpo::sft::latest_adapter(&cut).unwrap());
+    assert_eq!(ta, tc, "resumed adapter differs from the uninterrupted one");
+    // The metrics file holds each step once.
+    let steps: Vec<u64> = std::fs::read_to_string(cut.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, vec![0, 1, 2, 3, 4, 5]);
+}
