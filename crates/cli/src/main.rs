@@ -2,6 +2,7 @@
 
 mod bench;
 mod data_cmd;
+mod eval_cmd;
 mod serve_cmd;
 mod twin_cmd;
 
@@ -74,6 +75,10 @@ enum Command {
     /// Generate and inspect datasets (TwinBench).
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Evaluate a completion producer on the six benchmarks of a split (metrics with 95% CIs).
+    Eval(eval_cmd::EvalArgs),
+    /// Print one sample's prompt and the solver's reasoning trace.
+    Prompt(eval_cmd::PromptArgs),
     /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
     Bench(bench::BenchArgs),
     /// Serve the reward (OpenRLHF remote reward protocol), scoring and twin building over HTTP.
@@ -124,6 +129,8 @@ fn run() -> Result<()> {
         Command::Serve(args) => serve_cmd::serve(&args),
         Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
+        Command::Eval(args) => eval_cmd::eval(&args),
+        Command::Prompt(args) => eval_cmd::prompt(&args),
         Command::Chat {
             message,
             model,

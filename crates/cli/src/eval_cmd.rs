@@ -1,0 +1,133 @@
+//! `dtr1 eval` (an answerer over the six benchmarks of a split) and `dtr1 prompt` (one
+//! sample's rendered prompt and solver trace).
+
+use anyhow::{bail, Context, Result};
+use dtr1_eval::{Answerer, BaselineAnswerer, EvalConfig, OracleAnswerer};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+
+/// Which completion producer `dtr1 eval` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AnswererKind {
+    /// Non-learned baselines (keyword matching, VQA priors from train, template summary).
+    Baseline,
+    /// The programmatic solver's traces (an upper bound; should score ~100).
+    Oracle,
+}
+
+/// `dtr1 eval`.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Dataset directory (with manifest.json).
+    pub dir: PathBuf,
+    /// Split to evaluate.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Completion producer.
+    #[arg(long, value_enum)]
+    pub answerer: AnswererKind,
+    /// Write report.md, report.json and samples.jsonl here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Bootstrap resamples for the 95% intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    /// Bootstrap seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `dtr1 prompt`.
+#[derive(clap::Args)]
+pub struct PromptArgs {
+    /// Dataset directory (with manifest.json).
+    pub dir: PathBuf,
+    /// Split.
+    #[arg(long, default_value = "val")]
+    pub split: String,
+    /// Sample index in the split, or its id.
+    #[arg(long, default_value = "0")]
+    pub sample: String,
+}
+
+/// Runs `dtr1 eval`.
+pub fn eval(args: &EvalArgs) -> Result<()> {
+    if args.resamples == 0 || args.resamples > 1_000_000 {
+        bail!("--resamples {} must be within 1..=1000000", args.resamples);
+    }
+    let samples = dtr1_eval::prepare(&args.dir, &args.split)
+        .with_context(|| format!("preparing split {:?} of {}", args.split, args.dir.display()))?;
+    let mut answerer: Box<dyn Answerer> = match args.answerer {
+        AnswererKind::Oracle => Box::new(OracleAnswerer),
+        AnswererKind::Baseline => Box::new(
+            BaselineAnswerer::fit(&args.dir)
+                .context("the baseline fits its VQA answer priors on the train split")?,
+        ),
+    };
+    let cfg = EvalConfig {
+        resamples: args.resamples,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let pb = ProgressBar::new(samples.len() as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} samples {elapsed}")
+            .expect("valid template"),
+    );
+    let report = dtr1_eval::run(
+        &samples,
+        answerer.as_mut(),
+        &cfg,
+        &args.split,
+        &mut |done, _| pb.set_position(done as u64),
+    )?;
+    pb.finish_and_clear();
+    crate::out(&report.to_markdown())?;
+    if let Some(dir) = &args.out {
+        report
+            .write(dir)
+            .with_context(|| format!("writing the report to {}", dir.display()))?;
+        crate::out(&format!(
+            "\nwrote {}, report.json and samples.jsonl\n",
+            dir.join("report.md").display()
+        ))?;
+    }
+    Ok(())
+}
+
+/// Runs `dtr1 prompt`.
+pub fn prompt(args: &PromptArgs) -> Result<()> {
+    let samples = dtr1_data::dataset::read_split(&args.dir, &args.split)
+        .with_context(|| format!("reading split {:?} of {}", args.split, args.dir.display()))?;
+    let sample = match args.sample.parse::<usize>() {
+        Ok(i) => samples.get(i).with_context(|| {
+            format!(
+                "sample index {i} is out of range (split {:?} has {} samples)",
+                args.split,
+                samples.len()
+            )
+        })?,
+        Err(_) => samples
+            .iter()
+            .find(|s| s.id == args.sample)
+            .with_context(|| {
+                format!(
+                    "no sample with id {:?} in split {:?}",
+                    args.sample, args.split
+                )
+            })?,
+    };
+    let twin = dtr1_prompt::load_input_twin(&args.dir, sample)?;
+    let mut text = format!(
+        "sample {} ({}), prompt v{}\n",
+        sample.id,
+        sample.task.name(),
+        dtr1_prompt::PROMPT_VERSION
+    );
+    for m in dtr1_prompt::build(sample.task, &sample.query, &twin) {
+        text.push_str(&format!("\n--- {} ---\n{}\n", m.role, m.content));
+    }
+    let trace = dtr1_prompt::solver::solve(sample, &twin)?;
+    text.push_str(&format!("\n--- solver trace ---\n{}\n", trace.completion()));
+    crate::out(&text)
+}
