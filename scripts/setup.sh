@@ -16,6 +16,16 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   as_root apt-get install -y -qq python3-venv
 fi
 
+# FFmpeg's libraries for reading video files (ffmpeg-next links libavformat, libavcodec,
+# libavutil and libswscale; its bindings are generated with libclang, found by pkg-config).
+if ! pkg-config --exists libavformat libavcodec libavutil libswscale 2>/dev/null \
+  || ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; then
+  echo "setup: installing FFmpeg development libraries and libclang (apt)" >&2
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq pkg-config clang libclang-dev \
+    libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
   python3 -m venv .venv

@@ -5,6 +5,7 @@ mod data_cmd;
 mod eval_cmd;
 mod serve_cmd;
 mod twin_cmd;
+mod twin_video;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -43,6 +44,18 @@ enum Command {
         /// Accept partial twins (no masks), as a language model writes them.
         #[arg(long)]
         partial: bool,
+        /// Draw the twin to this PNG (for a video: a contact sheet of frames with track ids).
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        /// Perception configuration (TOML or JSON) for building a twin from media.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Frames per second of a video (overrides the file's; frame directories default to 10).
+        #[arg(long)]
+        fps: Option<f64>,
+        /// Read at most this many frames of a video.
+        #[arg(long)]
+        max_frames: Option<usize>,
     },
     /// Validate twin files and report every problem with its JSON path.
     Validate {
@@ -117,6 +130,22 @@ fn run() -> Result<()> {
             json,
             ..
         } => twin_cmd::perceive(&file, det, image_id, depth, invert_depth, json),
+        Command::Twin {
+            file,
+            json,
+            overlay,
+            config,
+            fps,
+            max_frames,
+            ..
+        } if twin_video::is_video(&file) => twin_video::run(&twin_video::VideoArgs {
+            input: &file,
+            config: config.as_deref(),
+            overlay: overlay.as_deref(),
+            fps,
+            max_frames,
+            json,
+        }),
         Command::Twin {
             file,
             json,

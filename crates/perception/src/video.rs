@@ -205,7 +205,7 @@ mod ffmpeg_source {
             let err = |e: ff::Error| file_err(path, format!("cannot decode video: {e}"));
             ff::init().map_err(err)?;
             // FFmpeg prints decoder chatter to stderr; errors reach the caller as values.
-            ff::util::log::set_level(ff::util::log::Level::Error);
+            ff::util::log::set_level(ff::util::log::Level::Quiet);
             let input = ff::format::input(&path).map_err(err)?;
             let st = input
                 .streams()
@@ -408,4 +408,117 @@ pub fn detections_from_twin(
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     Ok(out)
+}
+
+/// Tints for tracks, by id.
+const TRACK_TINTS: [[u8; 3]; 8] = [
+    [230, 25, 75],
+    [60, 180, 75],
+    [255, 225, 25],
+    [0, 130, 200],
+    [245, 130, 48],
+    [145, 30, 180],
+    [70, 240, 240],
+    [240, 50, 230],
+];
+
+/// A contact sheet of `frames` (frame index, picture) with the twin's tracks drawn on them:
+/// each track's mask tinted and outlined in its own colour and `#id label` at its box, the
+/// frame number in a corner, `cols` pictures per row; the events are listed in a caption
+/// band above.
+pub fn contact_sheet(
+    twin: &VideoTwin,
+    frames: &[(u32, RgbImage)],
+    cols: u32,
+) -> Result<RgbImage, PerceptionError> {
+    let (w, h) = (twin.width, twin.height);
+    if frames.is_empty() {
+        return Err(PerceptionError::Invalid(
+            "a contact sheet needs frames".into(),
+        ));
+    }
+    let cols = cols.clamp(1, frames.len() as u32);
+    let rows = (frames.len() as u32).div_ceil(cols);
+    let mut sheet = RgbImage::from_pixel(w * cols, h * rows, image::Rgb([255, 255, 255]));
+    for (k, (f, img)) in frames.iter().enumerate() {
+        if img.dimensions() != (w, h) {
+            return Err(PerceptionError::Invalid(format!(
+                "frame {f} is {}x{} but the twin is {w}x{h}",
+                img.width(),
+                img.height()
+            )));
+        }
+        let mut pic = img.clone();
+        let mut labels = Vec::new();
+        for t in &twin.tracks {
+            let Some(m) = t.frames.get(f).and_then(|o| o.mask.as_ref()) else {
+                continue;
+            };
+            if m.size() != [h, w] {
+                return Err(PerceptionError::Invalid(format!(
+                    "track {} frame {f}: mask size {:?} but the twin is {w}x{h}",
+                    t.id,
+                    m.size()
+                )));
+            }
+            let tint = TRACK_TINTS[(t.id as usize).wrapping_sub(1) % TRACK_TINTS.len()];
+            let dense = m.decode_row_major();
+            let at = |x: i64, y: i64| {
+                x >= 0
+                    && y >= 0
+                    && x < i64::from(w)
+                    && y < i64::from(h)
+                    && dense[(y * i64::from(w) + x) as usize] != 0
+            };
+            for (i, &v) in dense.iter().enumerate() {
+                if v == 0 {
+                    continue;
+                }
+                let (x, y) = ((i as u32 % w) as i64, (i as u32 / w) as i64);
+                let edge = !(at(x - 1, y) && at(x + 1, y) && at(x, y - 1) && at(x, y + 1));
+                let p = pic.get_pixel_mut(x as u32, y as u32);
+                let alpha = if edge { 1.0 } else { 0.4 };
+                for (c, t) in p.0.iter_mut().zip(tint) {
+                    *c = (f32::from(*c) * (1.0 - alpha) + f32::from(t) * alpha) as u8;
+                }
+            }
+            if let Some(b) = t.frames[f].bbox {
+                labels.push((
+                    b[0] as i64,
+                    b[1] as i64 - 10,
+                    format!("#{} {}", t.id, t.label),
+                ));
+            }
+        }
+        for (x, y, s) in labels {
+            crate::overlay::text(&mut pic, x, y.max(0), &s, 1);
+        }
+        crate::overlay::text(&mut pic, 2, i64::from(h) - 10, &format!("frame {f}"), 1);
+        image::imageops::replace(
+            &mut sheet,
+            &pic,
+            i64::from(w * (k as u32 % cols)),
+            i64::from(h * (k as u32 / cols)),
+        );
+    }
+    let mut lines = vec![format!(
+        "{} tracks, {} frames at {} fps; events:",
+        twin.tracks.len(),
+        twin.frames,
+        twin.fps
+    )];
+    let ev: Vec<String> = twin
+        .events
+        .iter()
+        .map(|e| {
+            let ids: Vec<String> = e.tracks.iter().map(|t| format!("#{t}")).collect();
+            format!("{}@{} {}", e.kind.name(), e.frame, ids.join(","))
+        })
+        .collect();
+    lines.push(if ev.is_empty() {
+        "none".into()
+    } else {
+        ev.join("; ")
+    });
+    Ok(dtr1_data::overlay::caption(&sheet, &lines))
 }
