@@ -338,7 +338,10 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 return None;
             }
             c.sort_by(|a, b| (e.key)(a).total_cmp(&(e.key)(b)));
-            let shown: Vec<&Object> = c.iter().copied().take(4).collect();
+            // The target and its closest rivals, listed in id order so that the answer is
+            // found by comparing, not by position.
+            let mut shown: Vec<&Object> = c.iter().copied().take(4).collect();
+            shown.sort_by_key(|o| o.id);
             Some(Worked {
                 answer: Answer::Ids(vec![c[0].id]),
                 entries: shown.iter().map(|o| (o.id, vec![e.field])).collect(),
@@ -504,7 +507,10 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 return None;
             }
             c.sort_by(|a, b| (e.key)(a).total_cmp(&(e.key)(b)));
-            let shown: Vec<&Object> = c.iter().copied().take(4).collect();
+            // The target and its closest rivals, listed in id order so that the answer is
+            // found by comparing, not by position.
+            let mut shown: Vec<&Object> = c.iter().copied().take(4).collect();
+            shown.sort_by_key(|o| o.id);
             let answer = color(c[0]).to_string();
             if answer.is_empty() {
                 return None;
