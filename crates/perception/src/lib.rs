@@ -19,6 +19,7 @@ pub mod color;
 pub mod events;
 pub mod eval;
 pub mod import;
+pub mod onnx;
 pub mod overlay;
 pub mod pipeline;
 pub mod pixels;
