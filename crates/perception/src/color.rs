@@ -4,17 +4,22 @@
 //! Written by hand (a dozen lines of the sRGB → XYZ → Lab formulas with the D65 white) so
 //! the twin crate's users need no colour-science dependency.
 
-/// sRGB (0–255) to CIELAB (D65).
-pub fn srgb_to_lab(rgb: [u8; 3]) -> [f64; 3] {
-    let lin = |c: u8| {
-        let c = f64::from(c) / 255.0;
+/// The sRGB transfer function undone for each 8-bit value (computed once: colour naming
+/// converts every pixel of every mask).
+static LINEAR: std::sync::LazyLock<[f64; 256]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|i| {
+        let c = i as f64 / 255.0;
         if c <= 0.04045 {
             c / 12.92
         } else {
             ((c + 0.055) / 1.055).powf(2.4)
         }
-    };
-    let [r, g, b] = rgb.map(lin);
+    })
+});
+
+/// sRGB (0–255) to CIELAB (D65).
+pub fn srgb_to_lab(rgb: [u8; 3]) -> [f64; 3] {
+    let [r, g, b] = rgb.map(|c| LINEAR[c as usize]);
     let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
     let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;

@@ -231,3 +231,64 @@ pub fn score(pred: &ImageTwin, truth: &ImageTwin) -> Result<Counts, PerceptionEr
     c.rel_ok = pr.intersection(&tr).count();
     Ok(c)
 }
+
+/// The images of a dataset split that come with a ground-truth image twin: `(image, twin)`
+/// paths, each image once, in the order the split first names them.
+pub fn image_pairs(
+    dir: &std::path::Path,
+    split: &str,
+) -> Result<Vec<(std::path::PathBuf, std::path::PathBuf)>, PerceptionError> {
+    let samples = dtr1_data::dataset::read_split(dir, split)
+        .map_err(|e| PerceptionError::Invalid(e.to_string()))?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for s in samples {
+        if let (dtr1_data::Media::Image { path, .. }, Some(t)) = (&s.media, &s.twin) {
+            if seen.insert(path.clone()) {
+                out.push((path.clone(), t.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a ground-truth image twin.
+pub fn read_truth(path: &std::path::Path) -> Result<ImageTwin, PerceptionError> {
+    let file_err = |message: String| PerceptionError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    match dtr1_twin::Twin::from_json(&text) {
+        Ok(dtr1_twin::Twin::Image(t)) => Ok(t),
+        Ok(_) => Err(file_err("a video twin, not an image twin".into())),
+        Err(e) => Err(file_err(format!("not a twin: {e}"))),
+    }
+}
+
+/// Runs the pipeline `make(image, truth twin path)` returns on every image of a split that
+/// has a ground-truth twin and adds up the scores; `progress(done, total)` after each image.
+pub fn evaluate_split(
+    dir: &std::path::Path,
+    split: &str,
+    make: &mut dyn FnMut(
+        &std::path::Path,
+        &std::path::Path,
+    ) -> Result<crate::pipeline::Pipeline, PerceptionError>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Counts, PerceptionError> {
+    let pairs = image_pairs(dir, split)?;
+    let mut total = Counts::default();
+    for (k, (img_path, twin_path)) in pairs.iter().enumerate() {
+        let truth = read_truth(twin_path)?;
+        let image = crate::pipeline::read_image(img_path)?;
+        let pipe = make(img_path, twin_path)?;
+        let pred = pipe.twin(&image).map_err(|e| PerceptionError::File {
+            path: img_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        total.add(&score(&pred, &truth)?);
+        progress(k + 1, pairs.len());
+    }
+    Ok(total)
+}

@@ -156,7 +156,8 @@ fn classify(img: &RgbImage, cfg: &PixelsConfig, hues: &[f32]) -> Vec<u8> {
                 continue;
             }
             let (hh, c) = hue(r, g, bl);
-            class[i] = if c >= f32::from(cfg.min_chroma) {
+            // A channel at full scale has been clipped by a highlight, which shifts the hue.
+            class[i] = if c >= f32::from(cfg.min_chroma) && r.max(g).max(bl) < 250.0 {
                 nearest_hue(hh, hues)
             } else {
                 ACHROMATIC
@@ -172,6 +173,7 @@ fn instances(class: &[u8], w: usize, h: usize, cfg: &PixelsConfig) -> (Vec<u32>,
     let n = w * h;
     let mut label = vec![0u32; n];
     let mut sizes = vec![0usize];
+    let mut hue_of = vec![0u8];
     let mut stack = Vec::new();
     for s in 0..n {
         if label[s] != 0 || class[s] >= ACHROMATIC {
@@ -205,6 +207,7 @@ fn instances(class: &[u8], w: usize, h: usize, cfg: &PixelsConfig) -> (Vec<u32>,
             }
         }
         sizes.push(count);
+        hue_of.push(c);
     }
     // Small runs lose their label; then a breadth-first flood from the large runs hands
     // every unlabelled foreground pixel to the nearest one.
@@ -235,6 +238,40 @@ fn instances(class: &[u8], w: usize, h: usize, cfg: &PixelsConfig) -> (Vec<u32>,
             }
         }
     }
+    // Runs of one hue that the flood joined (a highlight or a speck of another hue cut an
+    // object in two) are one instance again; two objects of one colour that touch stay merged
+    // here and are told apart by their shape models later.
+    let mut parent: Vec<u32> = (0..sizes.len() as u32).collect();
+    fn root(parent: &mut [u32], mut a: u32) -> u32 {
+        while parent[a as usize] != a {
+            parent[a as usize] = parent[parent[a as usize] as usize];
+            a = parent[a as usize];
+        }
+        a
+    }
+    for p in 0..n {
+        let a = label[p];
+        if a == 0 {
+            continue;
+        }
+        for q in [(p % w + 1 < w).then(|| p + 1), (p + w < n).then(|| p + w)]
+            .into_iter()
+            .flatten()
+        {
+            let b = label[q];
+            if b != 0 && b != a && hue_of[a as usize] == hue_of[b as usize] {
+                let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+                if ra != rb {
+                    parent[rb as usize] = ra;
+                }
+            }
+        }
+    }
+    for l in label.iter_mut() {
+        if *l != 0 {
+            *l = root(&mut parent, *l);
+        }
+    }
     // Renumber densely.
     let mut map = vec![0u32; sizes.len()];
     let mut next = 0u32;
@@ -259,6 +296,27 @@ struct Region {
     x1: usize,
     y0: usize,
     y1: usize,
+}
+
+/// The region of instance `id` alone (`None` when it has no pixels).
+fn region_of(label: &[u32], id: u32, w: usize) -> Option<Region> {
+    let mut g = Region {
+        id,
+        area: 0,
+        x0: usize::MAX,
+        x1: 0,
+        y0: usize::MAX,
+        y1: 0,
+    };
+    for (p, _) in label.iter().enumerate().filter(|(_, &l)| l == id) {
+        let (x, y) = (p % w, p / w);
+        g.area += 1;
+        g.x0 = g.x0.min(x);
+        g.x1 = g.x1.max(x + 1);
+        g.y0 = g.y0.min(y);
+        g.y1 = g.y1.max(y + 1);
+    }
+    (g.area > 0).then_some(g)
 }
 
 fn regions(label: &[u32], count: usize, w: usize) -> Vec<Region> {
@@ -294,24 +352,48 @@ struct Fit {
     quality: f32,
 }
 
-/// Cost of a silhouette pixel that lands on another object (it may be hidden there).
+/// Cost of a silhouette pixel that lands on another object whose place is not known yet
+/// (it may hide the silhouette there).
 const HIDDEN_COST: f32 = 0.15;
+/// Cost once the other object is known to stand nearer (it hides what is behind it).
+const NEARER_COST: f32 = 0.05;
 
-fn score(p: &Placement, reg: &Region, label: &[u32], w: usize, h: usize, step: usize) -> f32 {
-    let (x0, x1, y0, y1) = p.pixel_box(w, h);
-    let (mut inter, mut bg, mut other) = (0f32, 0f32, 0f32);
+/// What is known about the other instances when one is fitted: the row each stands on
+/// (`None` before the first pass).
+struct Context<'a> {
+    label: &'a [u32],
+    w: usize,
+    h: usize,
+    bases: Option<&'a [f32]>,
+}
+
+impl Context<'_> {
+    /// Cost of a silhouette (standing on `base`) covering a pixel of instance `other`.
+    fn other_cost(&self, other: u32, base: f32) -> f32 {
+        match self.bases.and_then(|b| b.get(other as usize)) {
+            // Only a nearer object (standing lower in the picture) can hide this one.
+            Some(&ob) if ob > base + 1.0 => NEARER_COST,
+            Some(_) => 1.0,
+            None => HIDDEN_COST,
+        }
+    }
+}
+
+fn score(p: &Placement, reg: &Region, ctx: &Context, step: usize) -> f32 {
+    let (x0, x1, y0, y1) = p.pixel_box(ctx.w, ctx.h);
+    let (mut inter, mut bad) = (0f32, 0f32);
     let mut y = y0;
     while y < y1 {
         let mut x = x0;
         while x < x1 {
             if p.covers(x, y) {
-                let l = label[y * w + x];
+                let l = ctx.label[y * ctx.w + x];
                 if l == reg.id {
                     inter += 1.0;
                 } else if l == 0 {
-                    bg += 1.0;
+                    bad += 1.0;
                 } else {
-                    other += 1.0;
+                    bad += ctx.other_cost(l, p.base);
                 }
             }
             x += step;
@@ -319,23 +401,35 @@ fn score(p: &Placement, reg: &Region, label: &[u32], w: usize, h: usize, step: u
         y += step;
     }
     let area = reg.area as f32 / (step * step) as f32;
-    // IoU of the visible region with the silhouette, where silhouette pixels on other objects
-    // count only a little.
-    inter / (area + bg + HIDDEN_COST * other).max(1.0)
+    // IoU of the visible region with the silhouette, where silhouette pixels that another
+    // object may hide count less than those on the background.
+    inter / (area + bad).max(1.0)
 }
 
-fn fit(reg: &Region, label: &[u32], w: usize, h: usize, cam: &Camera) -> Option<Fit> {
+/// `n` evenly spaced values from `a` to `b` (just `a` when they are within a pixel).
+fn span(a: f32, b: f32, n: usize) -> Vec<f32> {
+    if (b - a).abs() <= 1.0 || n < 2 {
+        return vec![a];
+    }
+    (0..n)
+        .map(|i| a + (b - a) * i as f32 / (n - 1) as f32)
+        .collect()
+}
+
+fn fit(reg: &Region, ctx: &Context, cam: &Camera, thorough: bool) -> Option<Fit> {
     let (bw, bh) = ((reg.x1 - reg.x0) as f32, (reg.y1 - reg.y0) as f32);
-    let step = if reg.area > 4000 { 2 } else { 1 };
-    let mut best: Option<Fit> = None;
+    // Candidates are ranked on a coarse grid of about 150 samples of the region, the best
+    // few are scored again on a fine grid of about 1500 and refined there.
+    let grid = |samples: f32| ((reg.area as f32 / samples).sqrt() as usize).max(1);
+    let (coarse, fine) = (grid(150.0), grid(1500.0));
+    let mut cands: Vec<Fit> = Vec::new();
     for (si, s) in SHAPES.iter().enumerate() {
         let asp = aspect(s);
         for (ki, (_, k)) in SIZES.iter().enumerate() {
-            let mut bases = vec![reg.y1 as f32];
-            let from_top = cam.base_from_top(*k, reg.y0 as f32);
-            if from_top > reg.y1 as f32 + 1.0 {
-                bases.push(from_top);
-            }
+            // The object stands on its visible bottom row, or lower when a nearer object
+            // hides its foot: as low as puts its box top at the visible top.
+            let low = cam.base_from_top(*k, reg.y0 as f32).max(reg.y1 as f32);
+            let bases = span(reg.y1 as f32, low, if thorough { 4 } else { 2 });
             for base in bases {
                 let hh = cam.box_height(*k, base);
                 let ww = hh * asp;
@@ -343,11 +437,13 @@ fn fit(reg: &Region, label: &[u32], w: usize, h: usize, cam: &Camera) -> Option<
                 if hh < 0.85 * bh || ww < 0.85 * bw || hh < 4.0 {
                     continue;
                 }
-                let mut cxs = vec![reg.x0 as f32 + ww / 2.0, reg.x1 as f32 - ww / 2.0];
-                if (cxs[0] - cxs[1]).abs() > 1.0 {
-                    cxs.push(0.5 * (cxs[0] + cxs[1]));
-                }
-                for cx in cxs {
+                let (left, right) = (reg.x0 as f32 + ww / 2.0, reg.x1 as f32 - ww / 2.0);
+                let n = if thorough {
+                    (((left - right).abs() / 3.0) as usize + 2).min(7)
+                } else {
+                    3
+                };
+                for cx in span(left, right, n) {
                     let place = Placement {
                         shape: si,
                         size: ki,
@@ -356,17 +452,24 @@ fn fit(reg: &Region, label: &[u32], w: usize, h: usize, cam: &Camera) -> Option<
                         w: ww,
                         h: hh,
                     };
-                    let q = score(&place, reg, label, w, h, step);
-                    if best.is_none_or(|b| q > b.quality) {
-                        best = Some(Fit { place, quality: q });
-                    }
+                    // About 200 samples of the silhouette's box, however large it is.
+                    let step = coarse.max(((ww * hh / 200.0).sqrt() as usize).max(1));
+                    let quality = score(&place, reg, ctx, step);
+                    cands.push(Fit { place, quality });
                 }
             }
         }
     }
-    // Refine the winner's position by a pixel or two.
-    let mut b = best?;
-    for _ in 0..2 {
+    cands.sort_by(|a, b| b.quality.total_cmp(&a.quality));
+    cands.truncate(4);
+    for c in &mut cands {
+        c.quality = score(&c.place, reg, ctx, fine);
+    }
+    let mut b = cands
+        .into_iter()
+        .max_by(|a, b| a.quality.total_cmp(&b.quality))?;
+    // Refine the winner's position pixel by pixel.
+    for _ in 0..4 {
         let mut improved = false;
         for (dx, db) in [(-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0)] {
             let mut p = b.place;
@@ -374,7 +477,7 @@ fn fit(reg: &Region, label: &[u32], w: usize, h: usize, cam: &Camera) -> Option<
             p.base += db;
             p.h = cam.box_height(SIZES[p.size].1, p.base);
             p.w = p.h * aspect(SHAPES[p.shape]);
-            let q = score(&p, reg, label, w, h, step);
+            let q = score(&p, reg, ctx, fine);
             if q > b.quality {
                 b = Fit {
                     place: p,
@@ -388,6 +491,150 @@ fn fit(reg: &Region, label: &[u32], w: usize, h: usize, cam: &Camera) -> Option<
         }
     }
     Some(b)
+}
+
+/// A split must explain the instance this much better than one model does.
+const SPLIT_GAIN: f32 = 0.03;
+
+/// Largest set of an instance's pixels connected through neighbours whose brightness (the
+/// largest channel) differs by at most a few levels: one smoothly shaded surface.
+fn largest_patch(image: &RgbImage, label: &[u32], reg: &Region) -> Option<Vec<usize>> {
+    let w = image.width() as usize;
+    let raw = image.as_raw();
+    let v = |p: usize| i32::from(raw[3 * p].max(raw[3 * p + 1]).max(raw[3 * p + 2]));
+    let mut seen = vec![false; (reg.x1 - reg.x0) * (reg.y1 - reg.y0)];
+    let local = |p: usize| (p / w - reg.y0) * (reg.x1 - reg.x0) + (p % w - reg.x0);
+    let mut best: Option<Vec<usize>> = None;
+    let mut stack = Vec::new();
+    for y in reg.y0..reg.y1 {
+        for x in reg.x0..reg.x1 {
+            let s = y * w + x;
+            if label[s] != reg.id || seen[local(s)] {
+                continue;
+            }
+            seen[local(s)] = true;
+            stack.push(s);
+            let mut patch = Vec::new();
+            while let Some(p) = stack.pop() {
+                patch.push(p);
+                let (px, py) = (p % w, p / w);
+                for q in [
+                    (px > reg.x0).then(|| p - 1),
+                    (px + 1 < reg.x1).then(|| p + 1),
+                    (py > reg.y0).then(|| p - w),
+                    (py + 1 < reg.y1).then(|| p + w),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if label[q] == reg.id && !seen[local(q)] && (v(p) - v(q)).abs() <= 6 {
+                        seen[local(q)] = true;
+                        stack.push(q);
+                    }
+                }
+            }
+            if best.as_ref().is_none_or(|b| patch.len() > b.len()) {
+                best = Some(patch);
+            }
+        }
+    }
+    best
+}
+
+/// Two pieces are joined only if one model explains their union at least this well.
+const JOIN_FIT: f32 = 0.8;
+
+/// The palette hue most of an instance's chromatic pixels have.
+fn majority_hue(r: &Region, label: &[u32], class: &[u8], w: usize) -> u8 {
+    let mut votes = [0usize; 8];
+    for y in r.y0..r.y1 {
+        for x in r.x0..r.x1 {
+            let p = y * w + x;
+            if label[p] == r.id {
+                if let Some(v) = votes.get_mut(class[p] as usize) {
+                    *v += 1;
+                }
+            }
+        }
+    }
+    (0..8u8).max_by_key(|&i| votes[i as usize]).unwrap_or(0)
+}
+
+/// Whether two instances' boxes are within a fraction of their size of each other.
+fn close(a: &Region, b: &Region) -> bool {
+    if a.area == 0 || b.area == 0 {
+        return false;
+    }
+    let gap_x = a.x0.max(b.x0).saturating_sub(a.x1.min(b.x1));
+    let gap_y = a.y0.max(b.y0).saturating_sub(a.y1.min(b.y1));
+    let size = (a.x1 - a.x0)
+        .max(a.y1 - a.y0)
+        .max(b.x1 - b.x0)
+        .max(b.y1 - b.y0);
+    gap_x.max(gap_y) * 2 <= size
+}
+
+/// Instances explained worse than this by their best model are checked for a second object.
+const SPLIT_BELOW: f32 = 0.85;
+/// A part split off an instance must be explained at least this well by its own model.
+const PART_FIT: f32 = 0.8;
+/// Instances explained worse than this are refitted once every object's place is known.
+const REFIT_BELOW: f32 = 0.97;
+
+/// The parts of `reg` outside the silhouette `place` that are large enough to be objects of
+/// their own (4-connected, at least `min_area` pixels), as pixel index lists.
+fn split_off(
+    label: &[u32],
+    reg: &Region,
+    place: &Placement,
+    w: usize,
+    h: usize,
+    min_area: usize,
+) -> Vec<Vec<usize>> {
+    let mut out_of = vec![false; w * h];
+    for y in reg.y0..reg.y1 {
+        for x in reg.x0..reg.x1 {
+            let p = y * w + x;
+            if label[p] == reg.id && !place.covers(x, y) {
+                out_of[p] = true;
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    let mut stack = Vec::new();
+    for y in reg.y0..reg.y1 {
+        for x in reg.x0..reg.x1 {
+            let s = y * w + x;
+            if !out_of[s] {
+                continue;
+            }
+            out_of[s] = false;
+            stack.push(s);
+            let mut part = Vec::new();
+            while let Some(p) = stack.pop() {
+                part.push(p);
+                let (px, py) = (p % w, p / w);
+                for q in [
+                    (px > 0).then(|| p - 1),
+                    (px + 1 < w).then(|| p + 1),
+                    (py > 0).then(|| p - w),
+                    (py + 1 < h).then(|| p + w),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    if out_of[q] {
+                        out_of[q] = false;
+                        stack.push(q);
+                    }
+                }
+            }
+            if part.len() >= min_area {
+                parts.push(part);
+            }
+        }
+    }
+    parts
 }
 
 /// What the pixels backend found: detections with their fitted models.
@@ -429,9 +676,119 @@ impl Pixels {
             )));
         }
         let class = classify(image, &self.cfg, &self.hues);
-        let (label, count) = instances(&class, w, h, &self.cfg);
+        let (mut label, count) = instances(&class, w, h, &self.cfg);
         let cam = Camera::new(h as u32, self.cfg.horizon);
-        let regs = regions(&label, count, w);
+        let mut regs = regions(&label, count, w);
+        // First pass: fit each instance on its own; an instance the best model explains
+        // poorly may be two objects of one colour touching, so the part the model leaves
+        // out becomes an instance of its own when it is large enough.
+        let mut fits: Vec<Option<Fit>> = Vec::new();
+        let mut k = 0;
+        while k < regs.len() {
+            if regs[k].area < self.cfg.min_area {
+                fits.push(None);
+                k += 1;
+                continue;
+            }
+            let ctx = Context {
+                label: &label,
+                w,
+                h,
+                bases: None,
+            };
+            let mut f = fit(&regs[k], &ctx, &cam, false);
+            if let Some(fk) = f.filter(|f| f.quality < SPLIT_BELOW) {
+                if let Some((new_label, parts, fa)) =
+                    self.split(image, &label, &regs[k], fk, &cam, regs.len() as u32 + 1)
+                {
+                    label = new_label;
+                    if let Some(r) = region_of(&label, regs[k].id, w) {
+                        regs[k] = r;
+                    }
+                    regs.extend(parts);
+                    f = Some(fa);
+                }
+            }
+            fits.push(f);
+            k += 1;
+        }
+        // Pieces of one object that a nearer object cuts apart: two instances of one hue
+        // close to each other become one when a single model explains their union about
+        // as well as each explains itself.
+        let hue_of: Vec<u8> = regs
+            .iter()
+            .map(|r| majority_hue(r, &label, &class, w))
+            .collect();
+        for a in 0..regs.len() {
+            for b in a + 1..regs.len() {
+                let (Some(fa), Some(fb)) = (fits[a], fits[b]) else {
+                    continue;
+                };
+                if hue_of[a] != hue_of[b] || !close(&regs[a], &regs[b]) {
+                    continue;
+                }
+                let (ra, rb) = (&regs[a], &regs[b]);
+                let mut joined = label.clone();
+                for y in rb.y0..rb.y1 {
+                    for x in rb.x0..rb.x1 {
+                        if joined[y * w + x] == rb.id {
+                            joined[y * w + x] = ra.id;
+                        }
+                    }
+                }
+                let union = Region {
+                    id: ra.id,
+                    area: ra.area + rb.area,
+                    x0: ra.x0.min(rb.x0),
+                    x1: ra.x1.max(rb.x1),
+                    y0: ra.y0.min(rb.y0),
+                    y1: ra.y1.max(rb.y1),
+                };
+                let ctx = Context {
+                    label: &joined,
+                    w,
+                    h,
+                    bases: None,
+                };
+                let Some(fu) = fit(&union, &ctx, &cam, false) else {
+                    continue;
+                };
+                let alone =
+                    (fa.quality * ra.area as f32 + fb.quality * rb.area as f32) / union.area as f32;
+                if fu.quality >= JOIN_FIT && fu.quality >= alone - 0.02 {
+                    label = joined;
+                    regs[a] = union;
+                    fits[a] = Some(fu);
+                    fits[b] = None;
+                    regs[b].area = 0;
+                }
+            }
+        }
+        // Second pass: with every object's place known, only nearer objects may hide a
+        // silhouette; refit what is not yet well explained, searching more placements.
+        let mut bases = vec![0f32; regs.len() + 1];
+        for (r, f) in regs.iter().zip(&fits) {
+            if let Some(f) = f {
+                bases[r.id as usize] = f.place.base;
+            }
+        }
+        for (r, f) in regs.iter().zip(fits.iter_mut()) {
+            if let Some(old) = f.filter(|f| f.quality < REFIT_BELOW) {
+                let ctx = Context {
+                    label: &label,
+                    w,
+                    h,
+                    bases: Some(&bases),
+                };
+                if let Some(new) = fit(r, &ctx, &cam, true) {
+                    *f = Some(if new.quality >= old.quality * 0.98 {
+                        new
+                    } else {
+                        old
+                    });
+                }
+            }
+        }
         let mut masks: Vec<Vec<u8>> = Vec::new();
         let mut found = Found {
             detections: Vec::new(),
@@ -439,8 +796,8 @@ impl Pixels {
             sizes: Vec::new(),
             distances: Vec::new(),
         };
-        for reg in regs.iter().filter(|r| r.area >= self.cfg.min_area) {
-            let Some(f) = fit(reg, &label, w, h, &cam) else {
+        for (reg, f) in regs.iter().zip(&fits) {
+            let Some(f) = *f else {
                 continue;
             };
             let mut m = vec![0u8; w * h];
@@ -471,6 +828,105 @@ impl Pixels {
             found.distances.push(cam.distance(f.place.base));
         }
         Ok(found)
+    }
+
+    /// Explains a poorly fitted instance as several objects of one colour: a first model
+    /// (the instance's best one, or the best one for its largest smoothly shaded patch — one
+    /// object's surface, since objects are shaded without noise) keeps the pixels it covers,
+    /// and each large part left over becomes an object if a model explains it well. Returns
+    /// the new labels, the new parts (ids from `next`) and the first model's fit, when that
+    /// explains the instance better than `whole`.
+    fn split(
+        &self,
+        image: &RgbImage,
+        label: &[u32],
+        reg: &Region,
+        whole: Fit,
+        cam: &Camera,
+        next: u32,
+    ) -> Option<(Vec<u32>, Vec<Region>, Fit)> {
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let mut seeds = vec![whole.place];
+        if let Some(patch) = largest_patch(image, label, reg) {
+            if patch.len() * 100 < reg.area * 85 && patch.len() >= self.cfg.min_area {
+                // Fit the patch with the rest of the instance counted as another object.
+                let mut tmp = label.to_vec();
+                let phantom = u32::MAX;
+                for y in reg.y0..reg.y1 {
+                    for x in reg.x0..reg.x1 {
+                        if tmp[y * w + x] == reg.id {
+                            tmp[y * w + x] = phantom;
+                        }
+                    }
+                }
+                for &p in &patch {
+                    tmp[p] = reg.id;
+                }
+                if let Some(r) = region_of(&tmp, reg.id, w) {
+                    let ctx = Context {
+                        label: &tmp,
+                        w,
+                        h,
+                        bases: None,
+                    };
+                    if let Some(f) = fit(&r, &ctx, cam, false) {
+                        seeds.push(f.place);
+                    }
+                }
+            }
+        }
+        let min_part = (self.cfg.min_area * 3).max(reg.area / 8);
+        let mut best: Option<(f32, Vec<u32>, Vec<Region>, Fit)> = None;
+        for seed in seeds {
+            let mut lab = label.to_vec();
+            let mut parts = Vec::new();
+            let mut explained = 0f32;
+            for part in split_off(&lab, reg, &seed, w, h, min_part) {
+                let id = next + parts.len() as u32;
+                for &p in &part {
+                    lab[p] = id;
+                }
+                let r = region_of(&lab, id, w);
+                let ctx = Context {
+                    label: &lab,
+                    w,
+                    h,
+                    bases: None,
+                };
+                match r.and_then(|r| fit(&r, &ctx, cam, false).map(|f| (r, f))) {
+                    Some((r, f)) if f.quality >= PART_FIT => {
+                        explained += f.quality * r.area as f32;
+                        parts.push(r);
+                    }
+                    _ => {
+                        for &p in &part {
+                            lab[p] = reg.id;
+                        }
+                    }
+                }
+            }
+            if parts.is_empty() {
+                continue;
+            }
+            let Some(rest) = region_of(&lab, reg.id, w) else {
+                continue;
+            };
+            let ctx = Context {
+                label: &lab,
+                w,
+                h,
+                bases: None,
+            };
+            let Some(fa) = fit(&rest, &ctx, cam, false) else {
+                continue;
+            };
+            let total = (explained + fa.quality * rest.area as f32) / reg.area as f32;
+            if best.as_ref().is_none_or(|b| total > b.0) {
+                best = Some((total, lab, parts, fa));
+            }
+        }
+        let (total, lab, parts, fa) = best?;
+        (total > whole.quality + SPLIT_GAIN).then_some((lab, parts, fa))
     }
 
     /// The depth map of a finding: objects at their fitted distance, the ground by row, the

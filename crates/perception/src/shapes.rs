@@ -31,10 +31,54 @@ pub fn aspect(shape: &str) -> f32 {
 /// Whether local point `(u, v)` lies on the silhouette of `shape`: `u ∈ [-1, 1]` across the
 /// box, `v ∈ [0, 1]` from its top to its bottom.
 pub fn inside(shape: &str, u: f32, v: f32) -> bool {
+    SHAPES
+        .iter()
+        .position(|s| *s == shape)
+        .is_some_and(|i| inside_index(i, u, v))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sphere,
+    Cube,
+    Bowl,
+    Cylinder,
+    Mug,
+    Cone,
+    Torus,
+    Star,
+    Capsule,
+    Bottle,
+    Unknown,
+}
+
+/// The silhouette kind of each entry of [`SHAPES`], looked up once.
+static KINDS: std::sync::LazyLock<Vec<Kind>> = std::sync::LazyLock::new(|| {
+    SHAPES
+        .iter()
+        .map(|s| match *s {
+            "sphere" => Kind::Sphere,
+            "cube" => Kind::Cube,
+            "bowl" => Kind::Bowl,
+            "cylinder" => Kind::Cylinder,
+            "mug" => Kind::Mug,
+            "cone" => Kind::Cone,
+            "torus" => Kind::Torus,
+            "star" => Kind::Star,
+            "capsule" => Kind::Capsule,
+            "bottle" => Kind::Bottle,
+            _ => Kind::Unknown,
+        })
+        .collect()
+});
+
+/// [`inside`] for the shape `SHAPES[shape]` (no string comparison: this runs per pixel).
+pub fn inside_index(shape: usize, u: f32, v: f32) -> bool {
     let sq = |x: f32| x * x;
-    match shape {
-        "sphere" => sq(u) + sq(2.0 * v - 1.0) <= 1.0,
-        "cube" => {
+    let kind = KINDS.get(shape).copied().unwrap_or(Kind::Unknown);
+    match kind {
+        Kind::Sphere => sq(u) + sq(2.0 * v - 1.0) <= 1.0,
+        Kind::Cube => {
             // Front face, top face slanting back to the right, right side face.
             let t = (0.3 - v) / 0.3;
             let k = (u - 0.5) / 0.5;
@@ -42,16 +86,16 @@ pub fn inside(shape: &str, u: f32, v: f32) -> bool {
                 || ((0.0..0.3).contains(&v) && u >= -1.0 + 0.5 * t && u <= 0.5 + 0.5 * t)
                 || ((0.5..=1.0).contains(&u) && v >= 0.3 - 0.3 * k && v <= 1.0 - 0.3 * k)
         }
-        "bowl" => {
+        Kind::Bowl => {
             if v < 0.25 {
                 sq(u) + sq((v - 0.25) / 0.12) <= 1.0
             } else {
                 sq(u) + sq((v - 0.25) / 0.75) <= 1.0
             }
         }
-        "cylinder" | "mug" => {
-            let half = if shape == "mug" { 0.72 } else { 1.0 };
-            if shape == "mug" && u > half {
+        Kind::Cylinder | Kind::Mug => {
+            let half = if kind == Kind::Mug { 0.72 } else { 1.0 };
+            if kind == Kind::Mug && u > half {
                 let r = sq((u - 0.78) / 0.22) + sq((v - 0.5) / 0.28);
                 return (0.35..=1.0).contains(&r);
             }
@@ -65,7 +109,7 @@ pub fn inside(shape: &str, u: f32, v: f32) -> bool {
             }
             v >= cap && (v <= 1.0 - cap || sq(uu) + sq((v - (1.0 - cap)) / cap) <= 1.0)
         }
-        "cone" => {
+        Kind::Cone => {
             let base = 0.88;
             if v <= base {
                 u.abs() <= v / base
@@ -73,18 +117,18 @@ pub fn inside(shape: &str, u: f32, v: f32) -> bool {
                 sq(u) + sq((v - base) / (1.0 - base)) <= 1.0
             }
         }
-        "torus" => {
+        Kind::Torus => {
             let r = (sq(u) + sq((v - 0.5) / 0.5)).sqrt();
             (0.5..=1.0).contains(&r)
         }
-        "star" => {
+        Kind::Star => {
             let (x, y) = (u, 2.0 * v - 1.0);
             let sector = 2.0 * std::f32::consts::PI / 5.0;
             let a = y.atan2(x) + std::f32::consts::FRAC_PI_2;
             let k = a.rem_euclid(sector) / sector;
             (sq(x) + sq(y)).sqrt() <= 0.45 + 0.55 * (2.0 * (k - 0.5)).abs()
         }
-        "capsule" => {
+        Kind::Capsule => {
             let y = (v - 0.5) / 0.5;
             if u.abs() <= 0.5 {
                 y.abs() <= 1.0
@@ -92,7 +136,7 @@ pub fn inside(shape: &str, u: f32, v: f32) -> bool {
                 sq((u.abs() - 0.5) / 0.5) + sq(y) <= 1.0
             }
         }
-        "bottle" => {
+        Kind::Bottle => {
             let (neck, shoulder) = (0.28, 0.42);
             let half = if v < neck {
                 0.22
@@ -103,7 +147,7 @@ pub fn inside(shape: &str, u: f32, v: f32) -> bool {
             };
             u.abs() <= half
         }
-        _ => false,
+        Kind::Unknown => false,
     }
 }
 
@@ -199,7 +243,7 @@ impl Placement {
     pub fn covers(&self, x: usize, y: usize) -> bool {
         let u = (x as f32 + 0.5 - self.cx) / (self.w / 2.0);
         let v = (y as f32 + 0.5 - (self.base - self.h)) / self.h;
-        inside(SHAPES[self.shape], u, v)
+        inside_index(self.shape, u, v)
     }
 }
 
