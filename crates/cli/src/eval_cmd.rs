@@ -13,6 +13,8 @@ pub enum AnswererKind {
     Baseline,
     /// The programmatic solver's traces (an upper bound; should score ~100).
     Oracle,
+    /// The policy model (greedy), with `--adapter` if given.
+    Policy,
 }
 
 /// `dtr1 eval`.
@@ -29,6 +31,18 @@ pub struct EvalArgs {
     /// Write report.md, report.json and samples.jsonl here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Policy model for `--answerer policy` (GGUF file or HF directory; default SmolLM2).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// LoRA adapter (PEFT directory) for `--answerer policy`.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+    /// Most new tokens per completion for `--answerer policy`.
+    #[arg(long, default_value_t = 160)]
+    pub max_tokens: usize,
+    /// Evaluate at most this many samples per benchmark (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub per_task: usize,
     /// Bootstrap resamples for the 95% intervals.
     #[arg(long, default_value_t = 1000)]
     pub resamples: usize,
@@ -55,10 +69,23 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     if args.resamples == 0 || args.resamples > 1_000_000 {
         bail!("--resamples {} must be within 1..=1000000", args.resamples);
     }
-    let samples = dtr1_eval::prepare(&args.dir, &args.split)
+    let mut samples = dtr1_eval::prepare(&args.dir, &args.split)
         .with_context(|| format!("preparing split {:?} of {}", args.split, args.dir.display()))?;
+    if args.per_task > 0 {
+        let mut seen = std::collections::BTreeMap::new();
+        samples.retain(|p| {
+            let n = seen.entry(p.sample.task).or_insert(0usize);
+            *n += 1;
+            *n <= args.per_task
+        });
+    }
     let mut answerer: Box<dyn Answerer> = match args.answerer {
         AnswererKind::Oracle => Box::new(OracleAnswerer),
+        AnswererKind::Policy => Box::new(crate::train_cmd::PolicyAnswerer::load(
+            args.model.as_deref(),
+            args.adapter.as_deref(),
+            args.max_tokens,
+        )?),
         AnswererKind::Baseline => Box::new(
             BaselineAnswerer::fit(&args.dir)
                 .context("the baseline fits its VQA answer priors on the train split")?,

@@ -4,6 +4,7 @@ mod bench;
 mod data_cmd;
 mod eval_cmd;
 mod serve_cmd;
+mod train_cmd;
 mod twin_cmd;
 mod twin_video;
 
@@ -92,6 +93,12 @@ enum Command {
     Eval(eval_cmd::EvalArgs),
     /// Print one sample's prompt and the solver's reasoning trace.
     Prompt(eval_cmd::PromptArgs),
+    /// Supervised cold start: train a LoRA adapter on the solver's reasoning traces.
+    Sft(train_cmd::CommonArgs),
+    /// Train the policy's LoRA adapter with GRPO on the DT-R1 reward.
+    Train(train_cmd::CommonArgs),
+    /// Draw a run's metrics (reward, accuracy per task, KL, length; or SFT loss) as PNG.
+    Plot(train_cmd::PlotArgs),
     /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
     Bench(bench::BenchArgs),
     /// Serve the reward (OpenRLHF remote reward protocol), scoring and twin building over HTTP.
@@ -159,6 +166,9 @@ fn run() -> Result<()> {
         Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
         Command::Eval(args) => eval_cmd::eval(&args),
+        Command::Sft(args) => train_cmd::sft(&args),
+        Command::Train(args) => train_cmd::train(&args),
+        Command::Plot(args) => train_cmd::plot(&args),
         Command::Prompt(args) => eval_cmd::prompt(&args),
         Command::Chat {
             message,

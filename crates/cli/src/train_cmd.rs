@@ -1,0 +1,263 @@
+//! `dtr1 sft` (cold start on solver traces), `dtr1 train` (GRPO), `dtr1 plot` (PNG curves),
+//! and the policy as an [`Answerer`] for `dtr1 eval`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dtr1_data::Task;
+use dtr1_eval::{Answerer, EvalError, PreparedSample};
+use dtr1_grpo::twinbench::{load_samples, messages, RolloutMode, TwinBenchEnv};
+use dtr1_grpo::{GrpoTrainer, SftExample, TrainConfig};
+use dtr1_policy::{ChatMessage, Model, SamplingParams, Tokenizer};
+
+/// Options shared by the training commands.
+#[derive(clap::Args)]
+pub struct CommonArgs {
+    /// Dataset directory (with manifest.json), e.g. from `dtr1 data generate`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split to train on.
+    #[arg(long, default_value = "train")]
+    pub split: String,
+    /// Training configuration (TOML; every key documented in examples/grpo.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run directory: checkpoints, metrics.jsonl, curves.png, the final adapter/.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// GGUF or HF safetensors model directory (default: the SmolLM2 GGUF set-up fetched).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Start from this adapter (PEFT directory) instead of a fresh one.
+    #[arg(long)]
+    pub init_adapter: Option<PathBuf>,
+    /// Continue the run in --out from its newest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Only these tasks (comma-separated benchmark names; default all six).
+    #[arg(long, value_delimiter = ',')]
+    pub tasks: Vec<String>,
+    /// Use at most this many samples of the split (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+}
+
+/// `dtr1 plot`.
+#[derive(clap::Args)]
+pub struct PlotArgs {
+    /// Run directory holding metrics.jsonl (from `dtr1 train` or `dtr1 sft`).
+    pub run: PathBuf,
+    /// Output PNG (default: RUN/curves.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Load a policy model from a GGUF file or an HF directory, with its tokenizer.
+pub fn load_model(path: Option<&Path>) -> Result<(Model, Tokenizer)> {
+    let p = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(dtr1_policy::default_model_path);
+    let loaded = if p.is_dir() {
+        // An HF checkpoint directory: weights from config.json + shards, and its
+        // tokenizer.json (ChatML models end turns with <|im_end|>).
+        dtr1_policy::load_hf_dir(&p, &candle_core::Device::Cpu).and_then(|m| {
+            Ok((
+                m,
+                Tokenizer::from_json_file(p.join("tokenizer.json"), "<|im_end|>")?,
+            ))
+        })
+    } else {
+        dtr1_policy::load_gguf(&p)
+    };
+    loaded.with_context(|| {
+        format!(
+            "cannot load the model {} (run scripts/setup.sh to fetch the default one)",
+            p.display()
+        )
+    })
+}
+
+fn tasks(names: &[String]) -> Result<Vec<Task>> {
+    names
+        .iter()
+        .map(|n| {
+            Task::from_name(n.trim()).with_context(|| {
+                format!(
+                    "unknown task `{n}` (one of image-reasonseg, image-grounding, image-vqa, video-reasonseg, video-vqa, video-summary)"
+                )
+            })
+        })
+        .collect()
+}
+
+fn config(path: Option<&Path>) -> Result<TrainConfig> {
+    Ok(match path {
+        Some(p) => TrainConfig::load(p)?,
+        None => TrainConfig::default(),
+    })
+}
+
+fn finish(run: &Path, adapter: &Path) -> Result<()> {
+    let dest = run.join("adapter");
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).with_context(|| format!("removing {}", dest.display()))?;
+    }
+    std::fs::create_dir_all(&dest)?;
+    for f in ["adapter_model.safetensors", "adapter_config.json"] {
+        std::fs::copy(adapter.join(f), dest.join(f))
+            .with_context(|| format!("copying {} to {}", adapter.join(f).display(), dest.display()))?;
+    }
+    let png = run.join("curves.png");
+    dtr1_grpo::plot::plot_metrics(&run.join("metrics.jsonl"), &png)?;
+    crate::out(&format!(
+        "adapter: {}\ncurves: {}\nmetrics: {}\n",
+        dest.display(),
+        png.display(),
+        run.join("metrics.jsonl").display()
+    ))
+}
+
+/// `dtr1 sft`: LoRA cold start on the programmatic solver's traces (the rollout format).
+pub fn sft(args: &CommonArgs) -> Result<()> {
+    let cfg = config(args.config.as_deref())?;
+    let (mut model, tok) = load_model(args.model.as_deref())?;
+    let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
+    let mut examples = Vec::with_capacity(samples.len());
+    let mut unsolved = 0;
+    for (s, twin) in &samples {
+        let trace = match dtr1_prompt::solver::solve(s, twin) {
+            Ok(t) => t,
+            Err(_) => {
+                unsolved += 1;
+                continue;
+            }
+        };
+        let prompt = tok.encode_chat(&messages(s, twin, RolloutMode::Full), true)?;
+        let completion = tok.encode(&format!("{}<|im_end|>", trace.completion()))?;
+        examples.push(SftExample { prompt, completion });
+    }
+    if unsolved > 0 {
+        eprintln!("sft: the solver could not trace {unsolved} samples; they are skipped");
+    }
+    eprintln!(
+        "sft: {} traces from {} ({}), {} epochs",
+        examples.len(),
+        args.data.display(),
+        args.split,
+        cfg.sft.epochs
+    );
+    dtr1_grpo::train_sft(
+        &mut model,
+        &examples,
+        &cfg,
+        &args.out,
+        args.init_adapter.as_deref(),
+        args.resume,
+        true,
+    )?;
+    finish(&args.out, &dtr1_grpo::sft::latest_adapter(&args.out)?)
+}
+
+/// `dtr1 train`: GRPO with the DT-R1 reward.
+pub fn train(args: &CommonArgs) -> Result<()> {
+    let cfg = config(args.config.as_deref())?;
+    let (model, tok) = load_model(args.model.as_deref())?;
+    let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
+    let env = TwinBenchEnv::new(
+        samples,
+        &tok,
+        RolloutMode::Full,
+        dtr1_reward::RewardConfig::default(),
+    )?;
+    eprintln!(
+        "train: {} prompts, {} steps × {} prompts × G = {}",
+        dtr1_grpo::Environment::len(&env),
+        cfg.grpo.steps,
+        cfg.grpo.prompts_per_step,
+        cfg.grpo.group_size
+    );
+    let mut tr = GrpoTrainer::new(
+        model,
+        &tok,
+        &env,
+        cfg,
+        &args.out,
+        args.init_adapter.as_deref(),
+        args.resume,
+    )?;
+    tr.run(None, true)?;
+    finish(&args.out, &dtr1_grpo::sft::latest_adapter(&args.out)?)
+}
+
+/// `dtr1 plot`.
+pub fn plot(args: &PlotArgs) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| args.run.join("curves.png"));
+    let metrics = if args.run.is_file() {
+        args.run.clone()
+    } else {
+        args.run.join("metrics.jsonl")
+    };
+    dtr1_grpo::plot::plot_metrics(&metrics, &out)?;
+    crate::out(&format!("{}\n", out.display()))
+}
+
+/// The policy (base model plus an optional adapter) answering eval prompts: greedy,
+/// batched, deterministic.
+pub struct PolicyAnswerer {
+    model: Model,
+    tok: Tokenizer,
+    params: SamplingParams,
+    name: String,
+}
+
+impl PolicyAnswerer {
+    /// Load the model and, if given, the adapter.
+    pub fn load(model: Option<&Path>, adapter: Option<&Path>, max_tokens: usize) -> Result<Self> {
+        if max_tokens == 0 || max_tokens > 8192 {
+            bail!("--max-tokens {max_tokens} must be within 1..=8192");
+        }
+        let (mut m, tok) = load_model(model)?;
+        let name = match adapter {
+            Some(a) => {
+                m.load_lora(a)
+                    .with_context(|| format!("loading the adapter {}", a.display()))?;
+                format!("policy+{}", a.display())
+            }
+            None => "policy (base)".to_string(),
+        };
+        Ok(Self {
+            model: m,
+            tok,
+            params: SamplingParams {
+                max_new_tokens: max_tokens,
+                ..Default::default()
+            },
+            name,
+        })
+    }
+}
+
+impl Answerer for PolicyAnswerer {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn answer(&mut self, batch: &[PreparedSample]) -> Result<Vec<String>, EvalError> {
+        let err = |e: dtr1_policy::PolicyError| EvalError::Config(format!("policy: {e}"));
+        let prompts: Vec<Vec<u32>> = batch
+            .iter()
+            .map(|p| {
+                let msgs: Vec<ChatMessage> = p
+                    .prompt
+                    .iter()
+                    .map(|m| ChatMessage::new(m.role.clone(), m.content.clone()))
+                    .collect();
+                self.tok.encode_chat(&msgs, true)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let gens = dtr1_policy::generate(&self.model, &self.tok, &prompts, &self.params, true)
+            .map_err(err)?;
+        Ok(gens.into_iter().map(|g| g.text).collect())
+    }
+}
