@@ -6,6 +6,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+// The export lives in its own file beside this one.
+#[path = "export_cmd.rs"]
+mod export_cmd;
+
 /// `dtr1 data …`.
 #[derive(clap::Subcommand)]
 pub enum DataCommand {
@@ -46,6 +50,8 @@ pub enum DataCommand {
         /// Dataset directory (with manifest.json).
         dir: PathBuf,
     },
+    /// Export a dataset for verl (parquet), TRL or OpenRLHF (JSONL) with dt-r1 prompts and labels.
+    Export(export_cmd::ExportArgs),
 }
 
 /// Runs a data subcommand.
@@ -81,6 +87,7 @@ pub fn run(cmd: &DataCommand) -> Result<()> {
             Ok(())
         }
         DataCommand::Stats { dir } => stats(dir),
+        DataCommand::Export(args) => export_cmd::run(args),
         DataCommand::Show {
             dir,
             split,

@@ -10,8 +10,11 @@
 //!   `POST /v1/reward` (OpenRLHF's remote reward protocol), `POST /v1/score`,
 //!   `POST /v1/twin`, `GET /healthz`, `GET /metrics` — with body limits, timeouts, bounded
 //!   concurrency, JSON errors and graceful shutdown.
+//! - `export` (feature `export`, default): the dataset export for verl, TRL and OpenRLHF.
 //! - `bench` (feature `server`): the loopback load test of `POST /v1/reward`.
 
+#[cfg(feature = "export")]
+pub mod export;
 pub mod label;
 pub mod twin;
 
