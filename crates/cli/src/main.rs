@@ -3,6 +3,8 @@
 mod bench;
 mod data_cmd;
 mod eval_cmd;
+mod perceive_cmd;
+mod perceive_video;
 mod serve_cmd;
 mod train_cmd;
 mod twin_cmd;
@@ -99,6 +101,8 @@ enum Command {
     Train(train_cmd::CommonArgs),
     /// Draw a run's metrics (reward, accuracy per task, KL, length; or SFT loss) as PNG.
     Plot(train_cmd::PlotArgs),
+    /// Measure perception against ground truth (video: ID switches, track recall, event F1).
+    PerceiveEval(perceive_cmd::PerceiveEvalArgs),
     /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
     Bench(bench::BenchArgs),
     /// Serve the reward (OpenRLHF remote reward protocol), scoring and twin building over HTTP.
@@ -162,6 +166,7 @@ fn run() -> Result<()> {
         Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
         Command::Schema => twin_cmd::schema(),
         Command::Bench(args) => bench::run(&args),
+        Command::PerceiveEval(args) => perceive_cmd::run(&args),
         Command::Serve(args) => serve_cmd::serve(&args),
         Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
