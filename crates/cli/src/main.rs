@@ -3,8 +3,6 @@
 mod bench;
 mod data_cmd;
 mod eval_cmd;
-mod perceive_cmd;
-mod perceive_video;
 mod serve_cmd;
 mod train_cmd;
 mod twin_cmd;
@@ -24,8 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print a twin: load one from JSON, or build one from an image with a perception backend
-    /// (`--detections` selects the `import` backend).
+    /// Print a twin: load one from JSON, or build one from an image (`--backend pixels`, the
+    /// default; `annotations`; `import` with `--detections`) or a video, optionally drawn.
     Twin {
         /// Twin JSON file, or an image when `--detections` is given.
         file: PathBuf,
@@ -59,6 +57,17 @@ enum Command {
         /// Read at most this many frames of a video.
         #[arg(long)]
         max_frames: Option<usize>,
+        /// Perception backend for an image: pixels (default), annotations or import
+        /// (implied by --detections); overrides the configuration's.
+        #[arg(long)]
+        backend: Option<String>,
+        /// Ground truth for the annotations backend: a twin JSON, COCO instances JSON (with
+        /// --image-id), a ReasonSeg JSON or a ReVOS mask_dict.json.
+        #[arg(long)]
+        annotations: Option<PathBuf>,
+        /// Format of --annotations: twinbench (default), coco, reasonseg or revos.
+        #[arg(long)]
+        annotations_format: Option<String>,
     },
     /// Validate twin files and report every problem with its JSON path.
     Validate {
@@ -101,8 +110,6 @@ enum Command {
     Train(train_cmd::CommonArgs),
     /// Draw a run's metrics (reward, accuracy per task, KL, length; or SFT loss) as PNG.
     Plot(train_cmd::PlotArgs),
-    /// Measure perception against ground truth (video: ID switches, track recall, event F1).
-    PerceiveEval(perceive_cmd::PerceiveEvalArgs),
     /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
     Bench(bench::BenchArgs),
     /// Serve the reward (OpenRLHF remote reward protocol), scoring and twin building over HTTP.
@@ -134,13 +141,37 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Twin {
             file,
-            detections: Some(det),
+            detections,
             image_id,
             depth,
             invert_depth,
             json,
+            overlay,
+            config,
+            backend,
+            annotations,
+            annotations_format,
             ..
-        } => twin_cmd::perceive(&file, det, image_id, depth, invert_depth, json),
+        } if !twin_video::is_video(&file)
+            && twin_cmd::is_image_request(
+                &file,
+                detections.is_some() || backend.is_some() || annotations.is_some(),
+            ) =>
+        {
+            twin_cmd::perceive(&twin_cmd::ImageArgs {
+                image: &file,
+                config: config.as_deref(),
+                backend: backend.as_deref(),
+                detections: detections.as_deref(),
+                image_id: image_id.as_deref(),
+                depth: depth.as_deref(),
+                invert_depth,
+                annotations: annotations.as_deref(),
+                annotations_format: annotations_format.as_deref(),
+                overlay: overlay.as_deref(),
+                json,
+            })
+        }
         Command::Twin {
             file,
             json,
@@ -166,7 +197,6 @@ fn run() -> Result<()> {
         Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
         Command::Schema => twin_cmd::schema(),
         Command::Bench(args) => bench::run(&args),
-        Command::PerceiveEval(args) => perceive_cmd::run(&args),
         Command::Serve(args) => serve_cmd::serve(&args),
         Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),

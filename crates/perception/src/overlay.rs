@@ -22,6 +22,9 @@ const TINTS: [[u8; 3]; 10] = [
     [250, 190, 212],
 ];
 
+/// Relations per object listed in the caption.
+const CAPTION_RELATIONS: usize = 3;
+
 /// Draws `text` with its top-left corner at `(x, y)`, white on a dark box, clipped to `img`.
 pub fn text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32) {
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
@@ -61,7 +64,8 @@ pub fn text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32) {
 }
 
 /// The twin drawn over `image`: masks tinted (alpha 0.45) and outlined, `#id label` at each
-/// object's box corner, and a caption listing every object's attributes and relations.
+/// object's box corner, and a caption with one line per object (colour, label, first
+/// relations).
 pub fn draw(image: &RgbImage, twin: &ImageTwin) -> Result<RgbImage, PerceptionError> {
     let (w, h) = image.dimensions();
     if (twin.width, twin.height) != (w, h) {
@@ -116,29 +120,20 @@ pub fn draw(image: &RgbImage, twin: &ImageTwin) -> Result<RgbImage, PerceptionEr
             );
         }
     }
+    // The caption keeps each object to one short line: colour, label and its first
+    // relations (the twin has them all).
     let lines: Vec<String> = twin
         .objects
         .iter()
         .map(|o| {
-            let attrs: Vec<&str> = o
-                .attributes
-                .pairs()
-                .into_iter()
-                .filter(|(k, _)| !k.ends_with("_source"))
-                .map(|(_, v)| v)
-                .collect();
             let rels: Vec<String> = o
                 .relations
                 .iter()
+                .take(CAPTION_RELATIONS)
                 .map(|r| format!("{} #{}", r.kind.name(), r.to))
                 .collect();
-            format!(
-                "#{} {} ({}): {}",
-                o.id,
-                o.label,
-                attrs.join(" "),
-                rels.join(", ")
-            )
+            let color = o.attributes.color.as_deref().unwrap_or("");
+            format!("#{} {color} {}: {}", o.id, o.label, rels.join(", "))
         })
         .collect();
     Ok(dtr1_data::overlay::caption(&img, &lines))

@@ -1027,7 +1027,8 @@ impl DepthEstimator for GroundPlaneDepth {
     }
 }
 
-/// Attributes of TwinBench-style objects from their pixels: `color` (palette hue with the
+/// Attributes of TwinBench-style objects from their pixels: `shape` (the label, when it is a
+/// TwinBench shape class), `color` (palette hue with the
 /// most votes among the mask's chromatic pixels) and `size` (physical size class: the visible
 /// extent against the box the ground-plane camera predicts at the object's lowest row).
 #[derive(Debug, Clone)]
@@ -1081,6 +1082,10 @@ impl Describer for PixelsDescriber {
             }
         }
         let mut out = Vec::new();
+        // TwinBench twins carry the shape class as the `shape` attribute too.
+        if SHAPES.contains(&det.label.as_str()) {
+            out.push(("shape".into(), det.label.clone()));
+        }
         if votes.iter().any(|&v| v > 0) {
             let best = (0..8).max_by_key(|&i| votes[i]).unwrap_or(0);
             out.push(("color".into(), dtr1_data::scene::COLORS[best].0.into()));

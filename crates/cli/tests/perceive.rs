@@ -1,0 +1,172 @@
+//! `dtr1 twin IMAGE --backend …` and `dtr1 perceive-eval` end to end on a generated TwinBench
+//! set, and bad input giving clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn dtr1(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dtr1"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the binary runs")
+}
+
+fn dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("dtr1-perceive-test-{}", std::process::id()));
+        // 60 scenes (6 in val) and no clips: the image section only.
+        dtr1_data::suite::generate(
+            &d.join("tb"),
+            60,
+            0,
+            11,
+            1,
+            &dtr1_data::scene::SceneConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        d
+    })
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn twin_of_an_image_with_each_backend_and_an_overlay() {
+    let img = dir().join("tb/images/scene_00001.png");
+    let truth = dir().join("tb/twins/scene_00001.json");
+    let overlay = dir().join("overlay.png");
+    let out = dtr1(&["twin", s(&img), "--overlay", s(&overlay)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("image 480x320\n#1 "), "{text}");
+    assert!(text.contains("mask_source=pixels"), "{text}");
+    // The overlay is the picture with a caption band above it.
+    let pic = image::open(&overlay).unwrap();
+    assert_eq!(pic.width(), 480);
+    assert!(pic.height() > 320);
+
+    let out = dtr1(&[
+        "twin",
+        s(&img),
+        "--backend",
+        "annotations",
+        "--annotations",
+        s(&truth),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    // The annotations backend reproduces the true objects: labels, masks and colours.
+    let objs = |v: &serde_json::Value| {
+        let mut o: Vec<(String, String, String)> = v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["label"].to_string(),
+                    o["mask"]["counts"].to_string(),
+                    o["attributes"]["color"].to_string(),
+                )
+            })
+            .collect();
+        o.sort();
+        o
+    };
+    assert_eq!(objs(&built), objs(&want));
+
+    // A configuration file selects the backend just as well.
+    let cfg = dir().join("perception.toml");
+    std::fs::write(
+        &cfg,
+        "backend = \"pixels\"\ndescribe = [\"pixels\"]\n[pixels]\nhorizon = 0.3\n",
+    )
+    .unwrap();
+    let out = dtr1(&["twin", s(&img), "--config", s(&cfg)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let img = dir().join("tb/images/scene_00001.png");
+    // A corrupt image file.
+    let corrupt = dir().join("corrupt.png");
+    let bytes = std::fs::read(&img).unwrap();
+    std::fs::write(&corrupt, &bytes[..200]).unwrap();
+    let out = dtr1(&["twin", s(&corrupt)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("corrupt.png: not a readable image"),
+        "{}",
+        stderr(&out)
+    );
+    // Annotations made for another image size.
+    let small = dir().join("small.png");
+    image::RgbImage::new(100, 80).save(&small).unwrap();
+    let out = dtr1(&[
+        "twin",
+        s(&small),
+        "--backend",
+        "annotations",
+        "--annotations",
+        s(&dir().join("tb/twins/scene_00001.json")),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("annotations are for a 480x320 image but the image is 100x80"),
+        "{}",
+        stderr(&out)
+    );
+    // An unknown backend, and a bad configuration value.
+    let out = dtr1(&["twin", s(&img), "--backend", "magic"]);
+    assert!(
+        stderr(&out).contains("unknown backend `magic`"),
+        "{}",
+        stderr(&out)
+    );
+    let cfg = dir().join("bad.toml");
+    std::fs::write(&cfg, "backend = \"pixels\"\n[pixels]\nhorizon = 1.5\n").unwrap();
+    let out = dtr1(&["twin", s(&img), "--config", s(&cfg)]);
+    assert!(
+        stderr(&out).contains("horizon 1.5 must be within (0, 1)"),
+        "{}",
+        stderr(&out)
+    );
+    // A depth map with NaN given to the pixels backend.
+    let npy = dir().join("nan.npy");
+    // NPY 1.0 written by hand: magic, version, header length, a padded dict, then the data.
+    let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (320, 480), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut buf = b"\x93NUMPY\x01\x00".to_vec();
+    buf.extend((header.len() as u16).to_le_bytes());
+    buf.extend(header.as_bytes());
+    let mut v = vec![0.5f32; 480 * 320];
+    v[1234] = f32::NAN;
+    for x in v {
+        buf.extend(x.to_le_bytes());
+    }
+    std::fs::write(&npy, buf).unwrap();
+    let out = dtr1(&["twin", s(&img), "--depth", s(&npy)]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("non-finite depth at pixel 1234"),
+        "{}",
+        stderr(&out)
+    );
+}
