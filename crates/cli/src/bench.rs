@@ -124,7 +124,7 @@ struct Row {
 /// Runs the benchmarks and prints a Markdown table.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let r = args.repeats;
-    let pb = ProgressBar::new(12);
+    let pb = ProgressBar::new(13);
     pb.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
     );
@@ -395,6 +395,36 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         } else {
             "twin builder: detections + depth → validated twin, 480×320"
         },
+        unit: "twins/s",
+        ours: 1.0 / t,
+        reference: None,
+    });
+    pb.inc(1);
+
+    pb.set_message("pixels backend");
+    // The cost target: a 640×480 image with 15 objects, segmented from its pixels
+    // and built into a validated twin, on one core (the backend is single-threaded).
+    let cfg_scene = dtr1_data::scene::SceneConfig {
+        width: 640,
+        height: 480,
+        min_objects: 15,
+        max_objects: 15,
+        ..Default::default()
+    };
+    let scene = dtr1_data::scene::render(&cfg_scene, 4).expect("a 15-object scene renders");
+    let pixels = dtr1_perception::pipeline::Pipeline::from_config(
+        &dtr1_perception::pipeline::PerceptionConfig::with_backend("pixels"),
+    )
+    .expect("the default pixels configuration is valid");
+    let t = best(r, || {
+        pixels
+            .twin(&scene.image)
+            .expect("the pixels backend reads a TwinBench render")
+            .objects
+            .len()
+    });
+    rows.push(Row {
+        what: "pixels backend: 640×480 render, 15 objects → validated twin (ms each = 1e3 / value)",
         unit: "twins/s",
         ours: 1.0 / t,
         reference: None,

@@ -149,7 +149,7 @@ fn bad_input_is_a_clear_error() {
     let npy = dir().join("nan.npy");
     // NPY 1.0 written by hand: magic, version, header length, a padded dict, then the data.
     let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (320, 480), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
@@ -169,4 +169,42 @@ fn bad_input_is_a_clear_error() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The prompt size of the benchmark's twin (640×480, 15 objects, `pixels` backend) in the
+/// default policy's tokens. `cargo test -p dtr1-cli --test perceive prompt_size -- --nocapture`
+/// prints it (recorded in docs/benchmarks.md).
+#[test]
+fn prompt_size_of_the_pixels_twin_in_smollm2_tokens() {
+    use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
+    let cfg = dtr1_data::scene::SceneConfig {
+        width: 640,
+        height: 480,
+        min_objects: 15,
+        max_objects: 15,
+        ..Default::default()
+    };
+    // The scene `dtr1 bench` times.
+    let scene = dtr1_data::scene::render(&cfg, 4).unwrap();
+    let pipe = Pipeline::from_config(&PerceptionConfig::with_backend("pixels")).unwrap();
+    let twin = dtr1_twin::Twin::Image(pipe.twin(&scene.image).unwrap());
+    let text = dtr1_twin::compact::to_compact(&twin);
+    let path = dtr1_policy::default_model_path();
+    assert!(
+        path.is_file(),
+        "model not found at {}: run scripts/setup.sh",
+        path.display()
+    );
+    let tok =
+        dtr1_policy::Tokenizer::from_gguf(&dtr1_policy::GgufFile::open(&path).unwrap()).unwrap();
+    let n = tok.encode(&text).unwrap().len();
+    let objects = text.lines().count() - 1;
+    println!(
+        "pixels twin, 640x480, {objects} objects: compact form {} chars, {n} SmolLM2 tokens ({:.1} per object)",
+        text.len(),
+        n as f64 / objects as f64
+    );
+    assert!(objects >= 13, "{text}");
+    // A budget guard: the compact form of a 15-object twin stays well inside a prompt.
+    assert!(n <= 2000, "{n} tokens:\n{text}");
 }
