@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// Parsed labels kept in memory (a GRPO group shares one label).
     #[arg(long, default_value_t = 1024)]
     label_cache: usize,
+    /// Serve POST /v1/ask with this GGUF policy model (e.g. models/SmolLM2-135M-Instruct.Q4_1.gguf).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Most new tokens per /v1/ask answer.
+    #[arg(long, default_value_t = 256)]
+    ask_max_tokens: usize,
     /// Reward weights and limits (JSON with the fields of the reward configuration).
     #[arg(long)]
     reward_config: Option<PathBuf>,
@@ -61,6 +67,16 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
             bail!("--allow-paths {} is not a directory", dir.display());
         }
     }
+    if a.ask_max_tokens == 0 || a.ask_max_tokens > 4096 {
+        bail!("--ask-max-tokens must be within 1..=4096");
+    }
+    cfg.ask_max_tokens = a.ask_max_tokens;
+    if let Some(m) = &a.model {
+        let p = dtr1_serve::ask::Policy::load(m)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("cannot load the policy model {}", m.display()))?;
+        cfg.policy = Some(std::sync::Arc::new(p));
+    }
     if let Some(p) = &a.reward_config {
         let text = std::fs::read_to_string(p)
             .with_context(|| format!("cannot read reward configuration {}", p.display()))?;
@@ -83,7 +99,7 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         eprintln!(
-            "dtr1 serve: listening on http://{} (POST /v1/reward /v1/score /v1/twin, GET /healthz /metrics)",
+            "dtr1 serve: listening on http://{} (POST /v1/reward /v1/score /v1/twin /v1/ask, GET /healthz /metrics)",
             listener.local_addr()?
         );
         dtr1_serve::server::serve(listener, cfg, dtr1_serve::server::shutdown_signal()).await?;

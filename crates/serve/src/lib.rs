@@ -8,7 +8,7 @@
 //!   `import` backend), for `POST /v1/twin` and the Python `build_twin`.
 //! - `server` (feature `server`, default): the axum service behind `dtr1 serve` —
 //!   `POST /v1/reward` (OpenRLHF's remote reward protocol), `POST /v1/score`,
-//!   `POST /v1/twin`, `GET /healthz`, `GET /metrics` — with body limits, timeouts, bounded
+//!   `POST /v1/twin`, `POST /v1/ask` (the policy), `GET /healthz`, `GET /metrics` — with body limits, timeouts, bounded
 //!   concurrency, JSON errors and graceful shutdown.
 //! - `export` (feature `export`, default): the dataset export for verl, TRL and OpenRLHF.
 //! - `bench` (feature `server`): the loopback load test of `POST /v1/reward`.
@@ -18,6 +18,8 @@ pub mod export;
 pub mod label;
 pub mod twin;
 
+#[cfg(feature = "server")]
+pub mod ask;
 #[cfg(feature = "server")]
 pub mod bench;
 #[cfg(feature = "server")]

@@ -4,7 +4,8 @@
 //! |---|---|---|
 //! | `POST /v1/reward` (alias `/get_reward`) | OpenRLHF: `{"query": [..], "prompts": [..], "labels": [..]}` | `{"rewards": [..], "scores": [..], "extra_logs": {..}}` |
 //! | `POST /v1/score` | `{"completion", "task", "query", "truth", "twin"}` | the reward breakdown |
-//! | `POST /v1/twin` | JSON paths, or a multipart upload (`image`, `detections`, `depth`) | `{"twin": ..}` |
+//! | `POST /v1/twin` (`?overlay=true`) | JSON paths, or a multipart upload (`image`, `detections`, `depth`) | `{"twin": .., "overlay_png": base64}` |
+//! | `POST /v1/ask` | `{"task", "query", "twin", "max_tokens"?}` | the policy's completion and its answer decoded (mask as RLE, box, text) |
 //! | `GET /healthz` | | `{"status": "ok", ..}` |
 //! | `GET /metrics` | | Prometheus (OpenMetrics) text |
 //!
@@ -12,6 +13,7 @@
 //! limited in size, requests in time (queueing included) and work routes in concurrency;
 //! scoring and twin building run on the blocking pool so they never stall the I/O threads.
 
+use crate::ask::Policy;
 use crate::label::{split_completion, Label, LabelError, ParsedLabel};
 use crate::metrics::{Metrics, RequestLabels, RouteLabels};
 use crate::twin::TwinSource;
@@ -50,6 +52,10 @@ pub struct ServeConfig {
     pub allow_paths: Option<PathBuf>,
     /// Reward weights and limits.
     pub reward: RewardConfig,
+    /// The policy behind `/v1/ask` (`None`: the route answers 503 `no_policy`).
+    pub policy: Option<Arc<Policy>>,
+    /// Most new tokens per `/v1/ask` answer (a request may ask for fewer).
+    pub ask_max_tokens: usize,
 }
 
 impl Default for ServeConfig {
@@ -62,6 +68,8 @@ impl Default for ServeConfig {
             label_cache: 1024,
             allow_paths: None,
             reward: RewardConfig::default(),
+            policy: None,
+            ask_max_tokens: 256,
         }
     }
 }
@@ -166,6 +174,7 @@ pub fn router(cfg: ServeConfig) -> Router {
         .route("/get_reward", post(reward))
         .route("/v1/score", post(score))
         .route("/v1/twin", post(twin))
+        .route("/v1/ask", post(ask))
         .layer(ConcurrencyLimitLayer::new(state.cfg.concurrency.max(1)));
     Router::new()
         .merge(work)
@@ -214,9 +223,8 @@ pub async fn shutdown_signal() {
 /// Times out, counts and measures every request.
 async fn observe(State(st): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let route = match req.uri().path() {
-        p @ ("/v1/reward" | "/get_reward" | "/v1/score" | "/v1/twin" | "/healthz" | "/metrics") => {
-            p.to_string()
-        }
+        p @ ("/v1/reward" | "/get_reward" | "/v1/score" | "/v1/twin" | "/v1/ask" | "/healthz"
+        | "/metrics") => p.to_string(),
         _ => "other".to_string(),
     };
     let start = Instant::now();
@@ -433,8 +441,21 @@ fn allowed(root: &Option<PathBuf>, p: &Path) -> Result<PathBuf, ApiError> {
     Ok(canon)
 }
 
+/// Query parameters of `/v1/twin`.
+#[derive(Deserialize, Default)]
+struct TwinQuery {
+    /// Also return the twin drawn over the image (PNG, base64).
+    #[serde(default)]
+    overlay: bool,
+}
+
 /// `POST /v1/twin`: JSON with paths below `--allow-paths`, or a multipart upload.
-async fn twin(State(st): State<Arc<AppState>>, req: Request) -> Result<Json<Value>, ApiError> {
+async fn twin(
+    State(st): State<Arc<AppState>>,
+    q: Result<axum::extract::Query<TwinQuery>, axum::extract::rejection::QueryRejection>,
+    req: Request,
+) -> Result<Json<Value>, ApiError> {
+    let overlay = q.map_err(|e| ApiError::invalid(e.body_text()))?.overlay;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -454,13 +475,26 @@ async fn twin(State(st): State<Arc<AppState>>, req: Request) -> Result<Json<Valu
         src.depth = src.depth.map(|d| allowed(root, &d)).transpose()?;
         (src, None)
     };
-    let twin = blocking(move || {
-        let t = src.build().map_err(|e| ApiError::invalid(e.to_string()))?;
+    blocking(move || {
+        let (img, t) = src
+            .build_with_image()
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         drop(dir);
-        Ok(t)
+        let mut out = json!({ "twin": t });
+        if overlay {
+            use base64::Engine;
+            let drawn = dtr1_perception::overlay::draw(&img, &t)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut png = std::io::Cursor::new(Vec::new());
+            drawn
+                .write_to(&mut png, image::ImageFormat::Png)
+                .map_err(|e| ApiError::internal(format!("PNG: {e}")))?;
+            out["overlay_png"] =
+                json!(base64::engine::general_purpose::STANDARD.encode(png.into_inner()));
+        }
+        Ok(Json(out))
     })
-    .await?;
-    Ok(Json(json!({ "twin": twin })))
+    .await
 }
 
 /// Writes the uploaded parts to a temporary directory (the import backend reads files).
@@ -510,4 +544,61 @@ fn write_part(dir: &tempfile::TempDir, name: &str, data: &[u8]) -> Result<PathBu
     let p = dir.path().join(name);
     std::fs::write(&p, data).map_err(|e| ApiError::internal(format!("writing upload: {e}")))?;
     Ok(p)
+}
+
+/// A question for the policy.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskRequest {
+    task: dtr1_reward::Task,
+    query: String,
+    twin: Box<RawValue>,
+    #[serde(default)]
+    max_tokens: Option<usize>,
+}
+
+/// `POST /v1/ask`: greedy answer of the policy, decoded against the twin.
+async fn ask(
+    State(st): State<Arc<AppState>>,
+    JsonBody(req): JsonBody<AskRequest>,
+) -> Result<Json<crate::ask::AskAnswer>, ApiError> {
+    let policy = st.cfg.policy.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_policy",
+            "this server has no policy model (start it with --model FILE.gguf)",
+        )
+    })?;
+    let max = st.cfg.ask_max_tokens;
+    let n = req.max_tokens.unwrap_or(max);
+    if n == 0 || n > max {
+        return Err(ApiError::invalid(format!(
+            "max_tokens {n} must be within 1..={max}"
+        )));
+    }
+    if req.query.trim().is_empty() {
+        return Err(ApiError::invalid("the query is empty"));
+    }
+    let out = blocking(move || {
+        let twin = dtr1_twin::Twin::from_json(req.twin.get())
+            .map_err(|e| ApiError::invalid(format!("twin: {e}")))?;
+        dtr1_twin::validate(&twin, dtr1_twin::Mode::Partial)
+            .map_err(|e| ApiError::invalid(format!("twin: {e}")))?;
+        if matches!(twin, dtr1_twin::Twin::Video(_)) != req.task.is_video() {
+            return Err(ApiError::invalid(format!(
+                "task {} needs {} twin",
+                req.task.name(),
+                if req.task.is_video() {
+                    "a video"
+                } else {
+                    "an image"
+                }
+            )));
+        }
+        policy
+            .ask(req.task, &req.query, &twin, n)
+            .map_err(|e| ApiError::internal(format!("policy: {e}")))
+    })
+    .await?;
+    Ok(Json(out))
 }

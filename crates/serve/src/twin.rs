@@ -46,6 +46,11 @@ pub struct TwinSource {
 impl TwinSource {
     /// Builds and validates the image twin.
     pub fn build(&self) -> Result<ImageTwin, TwinError> {
+        Ok(self.build_with_image()?.1)
+    }
+
+    /// Builds and validates the image twin, and returns the decoded image with it.
+    pub fn build_with_image(&self) -> Result<(image::RgbImage, ImageTwin), TwinError> {
         let img = image::open(&self.image)
             .map_err(|e| TwinError::Image {
                 path: self.image.display().to_string(),
@@ -60,6 +65,7 @@ impl TwinSource {
             invert_depth: self.invert_depth,
         };
         let p = backend.perceive(&img)?;
-        Ok(builder::build(&img, &p, &Default::default())?)
+        let twin = builder::build(&img, &p, &Default::default())?;
+        Ok((img, twin))
     }
 }

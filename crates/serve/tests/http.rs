@@ -453,3 +453,137 @@ fn load_test_runs_bounded_and_without_errors() {
     assert_eq!((rep.requests, rep.rollouts, rep.errors), (40, 320, 0));
     assert!(rep.p50_ms <= rep.p99_ms && rep.p99_ms <= rep.max_ms);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twin_overlay_is_a_png_of_the_picture() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let (ip, dp, _) = desk_files(dir.path());
+    let s = Server::start(ServeConfig::default()).await;
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(std::fs::read(&ip).unwrap()),
+        )
+        .part(
+            "detections",
+            reqwest::multipart::Part::bytes(std::fs::read(&dp).unwrap()),
+        );
+    let v: Value = client()
+        .post(format!("{}/v1/twin?overlay=true", s.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(v["overlay_png"].as_str().unwrap())
+        .unwrap();
+    let img = image::load_from_memory(&png).unwrap();
+    assert_eq!(img.width(), v["twin"]["width"].as_u64().unwrap() as u32);
+    s.shutdown().await;
+}
+
+#[test]
+fn ask_answers_decode_against_the_twin() {
+    let c = case();
+    let twin = Twin::Image(c.twin.clone());
+    let mug = c.twin.objects.iter().find(|o| o.label == "mug").unwrap();
+    let lamp = &c.twin.objects[0];
+    // Segmentation: the union of the cited masks, as pycocotools would merge them.
+    let a = dtr1_serve::ask::decode(
+        Task::ImageReasonseg,
+        &twin,
+        format!(
+            "<twin>{{}}</twin><think>x</think><answer>[{}, {}]</answer>",
+            mug.id, lamp.id
+        ),
+    );
+    let want = dtr1_rle::merge(
+        &[mug.mask.clone().unwrap(), lamp.mask.clone().unwrap()],
+        false,
+    )
+    .unwrap();
+    assert_eq!(a.mask.unwrap(), want);
+    // Grounding: the cited object's box; VQA: the text.
+    let a = dtr1_serve::ask::decode(
+        Task::ImageGrounding,
+        &twin,
+        format!("<answer>[{}]</answer>", mug.id),
+    );
+    assert_eq!(a.bbox, mug.bbox);
+    let a = dtr1_serve::ask::decode(Task::ImageVqa, &twin, "<answer>two</answer>".into());
+    assert_eq!(a.text.as_deref(), Some("two"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_uses_the_policy_and_refuses_without_one() {
+    let c = case();
+    let body =
+        json!({"task": "image-reasonseg", "query": c.query, "twin": c.twin, "max_tokens": 24});
+    let s = Server::start(ServeConfig::default()).await;
+    let r = client()
+        .post(format!("{}/v1/ask", s.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.1, "no_policy");
+    s.shutdown().await;
+
+    let path = dtr1_policy::default_model_path();
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh",
+        path.display()
+    );
+    let policy = dtr1_serve::ask::Policy::load(&path).unwrap();
+    let s = Server::start(ServeConfig {
+        policy: Some(std::sync::Arc::new(policy)),
+        ask_max_tokens: 32,
+        ..Default::default()
+    })
+    .await;
+    let r = client()
+        .post(format!("{}/v1/ask", s.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(!v["completion"].as_str().unwrap().is_empty());
+    // The same question twice: greedy decoding is deterministic.
+    let v2: Value = client()
+        .post(format!("{}/v1/ask", s.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v, v2);
+    // More tokens than the server allows, and a video task on an image twin.
+    let mut big = body.clone();
+    big["max_tokens"] = json!(1000);
+    let r = client()
+        .post(format!("{}/v1/ask", s.url))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 422);
+    let mut wrong = body.clone();
+    wrong["task"] = json!("video-vqa");
+    let r = client()
+        .post(format!("{}/v1/ask", s.url))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 422);
+    s.shutdown().await;
+}
