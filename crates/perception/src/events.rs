@@ -340,6 +340,22 @@ pub fn detect(
                 let Some(fc) = (lo..=hi).find(|&f| contact.contains(&(f, pair.0, pair.1))) else {
                     continue;
                 };
+                // The partner's velocity must change too (equal and opposite impulses),
+                // when it can be measured on both sides.
+                let after = steps[j]
+                    .iter()
+                    .find(|s| s.0 > fc && s.0 - fc <= 6)
+                    .map(|s| s.1);
+                let before = steps[j]
+                    .iter()
+                    .rev()
+                    .find(|s| s.0 <= fc && fc - s.0 <= 6)
+                    .map(|s| s.1);
+                if let (Some(b), Some(a)) = (before, after) {
+                    if norm([a[0] - b[0], a[1] - b[1]]) < cfg.kink_speed {
+                        continue;
+                    }
+                }
                 let dup = collisions.iter().any(|c| {
                     (c.1.min(c.2), c.1.max(c.2)) == pair && c.0.abs_diff(fc) <= cfg.collide_window
                 });

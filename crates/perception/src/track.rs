@@ -237,6 +237,10 @@ struct Live {
     /// Running mean colour of the last frames (shading changes slowly as objects move).
     lab: Option<[f64; 3]>,
     last_frame: u32,
+    /// The last frame where the object looked whole (its area did not drop below 80 % of
+    /// the previous whole frame's): while it is partly hidden, its visible part's centroid
+    /// drifts, so motion and re-identification are anchored here.
+    anchor: u32,
 }
 
 /// Online tracker: feed it the detections of each frame in order, then [`Tracker::finish`].
@@ -358,18 +362,22 @@ impl Tracker {
                         .next_back()
                         .expect("live tracks have a frame");
                     let gap = f64::from(f - l.last_frame);
-                    let v = [
-                        (o.centroid[0] - prev.centroid[0]) / gap,
-                        (o.centroid[1] - prev.centroid[1]) / gap,
-                    ];
-                    // A big change of area means the visible part changed (occlusion, the
-                    // frame edge), so the centroid's step is not the object's motion.
-                    let ratio = o.area as f64 / prev.area.max(1) as f64;
-                    if (0.8..1.25).contains(&ratio) {
+                    let anchor = &l.track.frames[&l.anchor];
+                    let whole = o.area as f64 >= 0.8 * anchor.area as f64;
+                    // Motion only between consecutive whole views: a changing visible part
+                    // (occlusion, the frame's edge) moves the centroid without the object.
+                    if whole && l.anchor == l.last_frame {
+                        let v = [
+                            (o.centroid[0] - prev.centroid[0]) / gap,
+                            (o.centroid[1] - prev.centroid[1]) / gap,
+                        ];
                         l.velocity = [
                             0.5 * l.velocity[0] + 0.5 * v[0],
                             0.5 * l.velocity[1] + 0.5 * v[1],
                         ];
+                    }
+                    if whole {
+                        l.anchor = f;
                     }
                     if let Some(lab) = o.lab {
                         l.lab = Some(match l.lab {
@@ -393,6 +401,7 @@ impl Tracker {
                         velocity: [0.0; 2],
                         lab,
                         last_frame: f,
+                        anchor: f,
                     });
                 }
             }
@@ -410,18 +419,30 @@ impl Tracker {
             .next_back()
             .expect("live tracks have a frame");
         let gap = f64::from(f - l.last_frame);
-        let pred = [
-            prev.centroid[0] + l.velocity[0] * gap,
-            prev.centroid[1] + l.velocity[1] * gap,
-        ];
-        let size = (prev.area.max(o.area) as f64).sqrt().max(4.0);
-        let dist = (o.centroid[0] - pred[0]).hypot(o.centroid[1] - pred[1]) / size;
+        // Distance to where the motion puts the object, from the last view and from the
+        // last whole view, whichever is nearer.
+        let anchor = &l.track.frames[&l.anchor];
+        let mut dist = f64::MAX;
+        let mut iou = 0f64;
+        for (from, at) in [(prev, l.last_frame), (anchor, l.anchor)] {
+            let g = f64::from(f - at);
+            let pred = [
+                from.centroid[0] + l.velocity[0] * g,
+                from.centroid[1] + l.velocity[1] * g,
+            ];
+            let size = (from.area.max(o.area).max(anchor.area) as f64)
+                .sqrt()
+                .max(4.0);
+            dist = dist.min((o.centroid[0] - pred[0]).hypot(o.centroid[1] - pred[1]) / size);
+            iou = iou.max(
+                dtr1_rle::iou(&o.mask, &from.mask, false)
+                    .map_err(|e| PerceptionError::Invalid(format!("frame {f}: {e}")))?,
+            );
+        }
         let gate = self.cfg.max_distance + 0.5 * (gap - 1.0);
         if dist > gate {
             return Ok(None);
         }
-        let iou = dtr1_rle::iou(&o.mask, &prev.mask, false)
-            .map_err(|e| PerceptionError::Invalid(format!("frame {f}: {e}")))?;
         let de = match (l.lab, o.lab) {
             (Some(a), Some(b)) => {
                 ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()

@@ -208,7 +208,7 @@ fn score_val_clips(n: usize) -> VideoScore {
 
 #[test]
 fn twinbench_val_clips_meet_the_targets() {
-    let s = score_val_clips(8);
+    let s = score_val_clips(10);
     let ev = s.all_events();
     eprintln!(
         "tracks {} switches {} recall {:.3} events P {:.3} R {:.3} F1 {:.3} {:?}",
