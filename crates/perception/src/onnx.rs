@@ -683,3 +683,52 @@ impl DepthEstimator for OnnxDepth {
         self.depth(image)
     }
 }
+
+/// The `[onnx]` section of a perception configuration (`backend = "onnx"` uses the
+/// segmentation model; `depth = "onnx"` the depth model).
+#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxSection {
+    /// YOLOv8-seg model file.
+    #[serde(default)]
+    pub seg_model: Option<PathBuf>,
+    /// Depth model file.
+    #[serde(default)]
+    pub depth_model: Option<PathBuf>,
+    /// Confidence threshold of the segmentation model (default 0.25).
+    #[serde(default)]
+    pub confidence: Option<f32>,
+    /// Class names, overriding the model's `names` metadata.
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+}
+
+impl OnnxSection {
+    /// The segmenter this section describes.
+    pub fn segmenter(&self) -> Result<OnnxSegmenter, PerceptionError> {
+        let model = self
+            .seg_model
+            .as_ref()
+            .ok_or_else(|| invalid("backend = \"onnx\" needs `seg_model` in the [onnx] section"))?;
+        let mut cfg = SegConfig {
+            names: self.names.clone(),
+            ..Default::default()
+        };
+        if let Some(c) = self.confidence {
+            if !(0.0..=1.0).contains(&c) {
+                return Err(invalid(format!("[onnx] confidence {c} is outside [0, 1]")));
+            }
+            cfg.confidence = c;
+        }
+        OnnxSegmenter::new(model, cfg)
+    }
+
+    /// The depth estimator this section describes.
+    pub fn depth(&self) -> Result<OnnxDepth, PerceptionError> {
+        let model = self
+            .depth_model
+            .as_ref()
+            .ok_or_else(|| invalid("depth = \"onnx\" needs `depth_model` in the [onnx] section"))?;
+        OnnxDepth::new(model, DepthConfig::default())
+    }
+}

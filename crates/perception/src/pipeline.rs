@@ -4,8 +4,8 @@
 //! A configuration is TOML or JSON:
 //!
 //! ```toml
-//! backend = "pixels"              # pixels | annotations | import
-//! depth = "backend"               # backend (its own, if any) | ground_plane | import | none
+//! backend = "pixels"              # pixels | annotations | import | onnx
+//! depth = "backend"               # backend (its own, if any) | ground_plane | import | onnx | none
 //! describe = ["pixels"]           # describers run on every object, in order
 //!
 //! [build]                         # twin builder options
@@ -24,6 +24,10 @@
 //! [annotations]                   # the annotations backend
 //! format = "twinbench"            # twinbench | coco | reasonseg | revos
 //! path = "twins/scene_00001.json"
+//!
+//! [onnx]                          # the onnx backend, or depth = "onnx" (see crate::onnx)
+//! seg_model = "yolov8n-seg.onnx"
+//! depth_model = "depth_anything.onnx"
 //! ```
 
 use crate::annotations::{AnnotationFormat, Annotations};
@@ -122,6 +126,8 @@ pub enum DepthChoice {
     GroundPlane,
     /// The depth file of the `[import]` section.
     Import,
+    /// The depth model of the `[onnx]` section.
+    Onnx,
     /// No depth.
     None,
 }
@@ -150,6 +156,9 @@ pub struct PerceptionConfig {
     /// The annotations backend's source.
     #[serde(default)]
     pub annotations: Option<AnnotationsSection>,
+    /// The onnx backend's models.
+    #[serde(default)]
+    pub onnx: Option<crate::onnx::OnnxSection>,
 }
 
 impl PerceptionConfig {
@@ -167,6 +176,7 @@ impl PerceptionConfig {
             pixels: PixelsConfig::default(),
             import: None,
             annotations: None,
+            onnx: None,
         }
     }
 
@@ -279,14 +289,23 @@ impl Pipeline {
                 describers.push(Box::new(a.clone()));
                 Box::new(a)
             }
+            "onnx" => Box::new(
+                cfg.onnx
+                    .as_ref()
+                    .ok_or_else(|| missing("onnx"))?
+                    .segmenter()?,
+            ),
             other => {
                 return Err(PerceptionError::Invalid(format!(
-                    "unknown backend `{other}` (known: pixels, annotations, import)"
+                    "unknown backend `{other}` (known: pixels, annotations, import, onnx)"
                 )))
             }
         };
         let depth: Option<Box<dyn DepthEstimator>> = match cfg.depth {
             DepthChoice::Backend | DepthChoice::None => None,
+            DepthChoice::Onnx => Some(Box::new(
+                cfg.onnx.as_ref().ok_or_else(|| missing("onnx"))?.depth()?,
+            )),
             DepthChoice::GroundPlane => Some(Box::new(GroundPlaneDepth {
                 horizon: cfg.pixels.horizon,
             })),

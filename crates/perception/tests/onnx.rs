@@ -196,3 +196,25 @@ fn the_runtime_is_found_in_the_venv_and_a_wrong_path_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn onnx_models_plug_into_a_configured_pipeline() {
+    use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
+    let (e, dir) = load();
+    let toml = format!(
+        "backend = \"onnx\"\ndepth = \"onnx\"\n[onnx]\nseg_model = {:?}\ndepth_model = {:?}\n",
+        dir.join(&e.seg.model),
+        dir.join(&e.depth.model)
+    );
+    let p = Pipeline::from_config(&PerceptionConfig::from_toml(&toml).unwrap()).unwrap();
+    let [w, h] = e.seg.image;
+    let twin = p.twin(&picture(w, h)).unwrap();
+    let labels: Vec<&str> = twin.objects.iter().map(|o| o.label.as_str()).collect();
+    assert_eq!(labels, ["cup", "ball"]);
+    // Inverse depth grows to the right, so the ball (right) is nearer than the cup.
+    let d = |i: usize| twin.objects[i].depth.unwrap().mean;
+    assert!(d(1) < d(0), "{} vs {}", d(1), d(0));
+    let cfg = PerceptionConfig::from_toml("backend = \"onnx\"\n[onnx]\n").unwrap();
+    let err = Pipeline::from_config(&cfg).err().unwrap();
+    assert!(err.to_string().contains("seg_model"), "{err}");
+}
