@@ -354,7 +354,7 @@ struct Fit {
 
 /// Cost of a silhouette pixel that lands on another object whose place is not known yet
 /// (it may hide the silhouette there).
-const HIDDEN_COST: f32 = 0.15;
+const HIDDEN_COST: f32 = 0.1;
 /// Cost once the other object is known to stand nearer (it hides what is behind it).
 const NEARER_COST: f32 = 0.05;
 
@@ -461,7 +461,7 @@ fn fit(reg: &Region, ctx: &Context, cam: &Camera, thorough: bool) -> Option<Fit>
         }
     }
     cands.sort_by(|a, b| b.quality.total_cmp(&a.quality));
-    cands.truncate(4);
+    cands.truncate(8);
     for c in &mut cands {
         c.quality = score(&c.place, reg, ctx, fine);
     }

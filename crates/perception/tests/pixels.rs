@@ -7,12 +7,12 @@ use dtr1_perception::pipeline::{AnnotationsSection, PerceptionConfig, Pipeline};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// A TwinBench set of 100 scenes (10 in val), generated once per test run.
+/// A TwinBench set of 200 scenes (20 in val), generated once per test run.
 fn suite() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("dtr1-pixels-suite-{}", std::process::id()));
-        dtr1_data::suite::generate(&dir, 100, 0, 7, 1, &SceneConfig::default(), &mut |_| {})
+        dtr1_data::suite::generate(&dir, 200, 0, 7, 1, &SceneConfig::default(), &mut |_| {})
             .unwrap();
         dir
     })
@@ -33,7 +33,7 @@ fn pixels_meets_the_quality_targets_on_val() {
     let c = run(&|_| PerceptionConfig::with_backend("pixels"));
     let s = c.summary();
     eprintln!("pixels on val: {s:?}");
-    assert_eq!(s.images, 10);
+    assert_eq!(s.images, 20);
     assert!(s.miou.unwrap() >= 0.90, "{s:?}");
     assert!(s.label_accuracy.unwrap() >= 0.95, "{s:?}");
     // Not targets of the issue, but a floor that catches regressions.
