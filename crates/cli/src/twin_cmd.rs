@@ -181,7 +181,8 @@ pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
 pub fn perceive(a: &ImageArgs) -> Result<()> {
     let cfg = config_from(a)?;
     let pipeline = Pipeline::from_config(&cfg).context("cannot set up perception")?;
-    let img = dtr1_perception::pipeline::read_image(a.image)?;
+    let img = dtr1_perception::pipeline::read_image(a.image)
+        .with_context(|| format!("cannot read image {}", a.image.display()))?;
     let twin = pipeline
         .twin(&img)
         .with_context(|| format!("perception failed on {}", a.image.display()))?;
