@@ -496,15 +496,19 @@ fn fit(reg: &Region, ctx: &Context, cam: &Camera, thorough: bool) -> Option<Fit>
 /// A split must explain the instance this much better than one model does.
 const SPLIT_GAIN: f32 = 0.03;
 
-/// Largest set of an instance's pixels connected through neighbours whose brightness (the
-/// largest channel) differs by at most a few levels: one smoothly shaded surface.
-fn largest_patch(image: &RgbImage, label: &[u32], reg: &Region) -> Option<Vec<usize>> {
+/// Patches that seed a split, largest first.
+const SPLIT_SEEDS: usize = 4;
+
+/// The `n` largest sets of an instance's pixels connected through neighbours whose
+/// brightness (the largest channel) differs by at most a few levels: smoothly shaded
+/// surfaces, largest first.
+fn largest_patches(image: &RgbImage, label: &[u32], reg: &Region, n: usize) -> Vec<Vec<usize>> {
     let w = image.width() as usize;
     let raw = image.as_raw();
     let v = |p: usize| i32::from(raw[3 * p].max(raw[3 * p + 1]).max(raw[3 * p + 2]));
     let mut seen = vec![false; (reg.x1 - reg.x0) * (reg.y1 - reg.y0)];
     let local = |p: usize| (p / w - reg.y0) * (reg.x1 - reg.x0) + (p % w - reg.x0);
-    let mut best: Option<Vec<usize>> = None;
+    let mut all: Vec<Vec<usize>> = Vec::new();
     let mut stack = Vec::new();
     for y in reg.y0..reg.y1 {
         for x in reg.x0..reg.x1 {
@@ -533,12 +537,12 @@ fn largest_patch(image: &RgbImage, label: &[u32], reg: &Region) -> Option<Vec<us
                     }
                 }
             }
-            if best.as_ref().is_none_or(|b| patch.len() > b.len()) {
-                best = Some(patch);
-            }
+            all.push(patch);
         }
     }
-    best
+    all.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    all.truncate(n);
+    all
 }
 
 /// Two pieces are joined only if one model explains their union at least this well.
@@ -847,7 +851,7 @@ impl Pixels {
     ) -> Option<(Vec<u32>, Vec<Region>, Fit)> {
         let (w, h) = (image.width() as usize, image.height() as usize);
         let mut seeds = vec![whole.place];
-        if let Some(patch) = largest_patch(image, label, reg) {
+        for patch in largest_patches(image, label, reg, SPLIT_SEEDS) {
             if patch.len() * 100 < reg.area * 85 && patch.len() >= self.cfg.min_area {
                 // Fit the patch with the rest of the instance counted as another object.
                 let mut tmp = label.to_vec();
