@@ -71,6 +71,14 @@ pub enum PolicyError {
     /// Caller passed something unusable (empty batch, zero rank, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A remote (OpenAI-compatible) policy server failed or answered something unusable.
+    #[error("remote policy {url}: {reason}")]
+    Remote {
+        /// Endpoint.
+        url: String,
+        /// What went wrong (timeout, HTTP status and body, malformed answer).
+        reason: String,
+    },
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

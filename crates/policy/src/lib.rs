@@ -10,6 +10,7 @@ pub mod hf;
 pub mod logprobs;
 pub mod lora;
 pub mod model;
+pub mod remote;
 pub mod tokenizer;
 
 pub use error::{PolicyError, Result};
@@ -19,6 +20,7 @@ pub use hf::load_hf_dir;
 pub use logprobs::{completion_logprobs, completion_logprobs_naive, group_logprobs};
 pub use lora::LoraConfig;
 pub use model::{KvCache, Model, ModelConfig, Target};
+pub use remote::{LocalPolicy, Policy, RemotePolicy};
 pub use tokenizer::{ChatMessage, Tokenizer};
 
 use std::path::{Path, PathBuf};

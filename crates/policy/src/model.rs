@@ -174,7 +174,7 @@ impl Linear {
         let rows = x.elem_count() / in_dim;
         // A 2-D matmul against the transposed weight avoids materialising Wᵀ.
         let x2 = x.reshape((rows, in_dim))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
+        let mut y = frozen_matmul(&x2, &self.weight)?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
@@ -189,6 +189,59 @@ impl Linear {
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty") = self.out_dim();
         Ok(y.reshape(out_dims)?)
+    }
+}
+
+/// `x Wᵀ` for a frozen weight `W (out, in)`.
+///
+/// When `x` carries an autograd graph, the product is recorded as [`FrozenMatmul`], whose
+/// backward yields only `∂/∂x`: candle's own matmul backward also computes and keeps a
+/// gradient for `W` — a weight-sized tensor per call, for weights nobody trains (measured:
+/// a GRPO-sized forward+backward grew to 20 GB that way). Without a graph it is the plain
+/// matmul.
+pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if x.track_op() {
+        Ok(x.apply_op1(FrozenMatmul { w: w.clone() })?)
+    } else {
+        Ok(x.matmul(&w.t()?)?)
+    }
+}
+
+/// The custom op behind [`frozen_matmul`] (CPU): forward `x Wᵀ`, backward `g W`.
+struct FrozenMatmul {
+    w: Tensor,
+}
+
+impl candle_core::CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let data = storage.as_slice::<f32>()?;
+        let x = match layout.contiguous_offsets() {
+            Some((a, b)) => Tensor::from_slice(&data[a..b], layout.shape(), &Device::Cpu)?,
+            None => candle_core::bail!("frozen-matmul: input must be contiguous"),
+        };
+        let y = x.matmul(&self.w.t()?)?;
+        let shape = y.shape().clone();
+        Ok((
+            candle_core::CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?),
+            shape,
+        ))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.matmul(&self.w)?))
     }
 }
 
@@ -478,7 +531,9 @@ impl Model {
                     k = Tensor::cat(&[pk, &k], 2)?;
                     v = Tensor::cat(&[pv, &v], 2)?;
                 }
-                c.layers[li] = Some((k.clone(), v.clone()));
+                // The cache serves decoding only; detached, it does not chain every step's
+                // autograd graph (and so every step's activations) into the next.
+                c.layers[li] = Some((k.detach(), v.detach()));
             }
             let y = self.attend(&q, &k, &v, mask, fused)?;
             x = (x + layer.o.forward(&y, adapter)?)?;
@@ -663,9 +718,10 @@ impl Model {
         let dims = hidden.dims().to_vec();
         let d = *dims.last().unwrap_or(&0);
         let rows = hidden.elem_count() / d.max(1);
-        let l = hidden
-            .reshape((rows, d))?
-            .matmul(&self.output_weight().t()?)?;
+        let l = frozen_matmul(
+            &hidden.reshape((rows, d))?.contiguous()?,
+            self.output_weight(),
+        )?;
         let mut out = dims;
         *out.last_mut().expect("non-empty") = self.config.vocab_size;
         Ok(l.reshape(out)?)
