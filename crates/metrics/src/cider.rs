@@ -16,7 +16,7 @@
 //! [`tokenize`]'s output (lowercase, punctuation removed, whitespace-joined), and the
 //! reference vectors do the same, so the scorer itself is compared exactly.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 const N: usize = 4;
 const SIGMA: f64 = 6.0;
@@ -38,11 +38,13 @@ pub fn tokenize(text: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-type Counts = HashMap<Vec<String>, f64>;
+// Ordered, so sums over n-grams run in one order and a score is the same bit for bit on
+// every run (a reward that varies in its last bits would break exact training resume).
+type Counts = BTreeMap<Vec<String>, f64>;
 
 fn precook(s: &str) -> Counts {
     let words: Vec<&str> = s.split_whitespace().collect();
-    let mut m = HashMap::new();
+    let mut m = BTreeMap::new();
     for k in 1..=N {
         for w in words.windows(k) {
             *m.entry(w.iter().map(|x| x.to_string()).collect())
