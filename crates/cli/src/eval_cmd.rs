@@ -37,6 +37,16 @@ pub struct EvalArgs {
     /// LoRA adapter (PEFT directory) for `--answerer policy`.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
+    /// Ask an OpenAI-compatible server (vLLM, llama.cpp) at this http:// URL instead of
+    /// the local model, for `--answerer policy`.
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// Model name to request from `--remote`.
+    #[arg(long, default_value = "default")]
+    pub remote_model: String,
+    /// Seconds before a `--remote` request times out (it is retried twice).
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
     /// Most new tokens per completion for `--answerer policy`.
     #[arg(long, default_value_t = 160)]
     pub max_tokens: usize,
@@ -84,6 +94,9 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         AnswererKind::Policy => Box::new(crate::train_cmd::PolicyAnswerer::load(
             args.model.as_deref(),
             args.adapter.as_deref(),
+            args.remote
+                .as_deref()
+                .map(|u| (u, args.remote_model.as_str(), args.timeout)),
             args.max_tokens,
         )?),
         AnswererKind::Baseline => Box::new(

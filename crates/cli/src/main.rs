@@ -3,6 +3,9 @@
 mod bench;
 mod data_cmd;
 mod eval_cmd;
+mod perceive_cmd;
+mod perceive_video;
+mod policy_bench;
 mod serve_cmd;
 mod train_cmd;
 mod twin_cmd;
@@ -108,8 +111,13 @@ enum Command {
     Sft(train_cmd::CommonArgs),
     /// Train the policy's LoRA adapter with GRPO on the DT-R1 reward.
     Train(train_cmd::CommonArgs),
+    /// Measure the policy: prefill, decode at batch 1 and 8, a GRPO-sized forward+backward,
+    /// one GRPO step (prints a table).
+    BenchPolicy(policy_bench::BenchPolicyArgs),
     /// Draw a run's metrics (reward, accuracy per task, KL, length; or SFT loss) as PNG.
     Plot(train_cmd::PlotArgs),
+    /// Measure perception against ground truth (video: ID switches, track recall, event F1).
+    PerceiveEval(perceive_cmd::PerceiveEvalArgs),
     /// Measure RLE and metric throughput and print a table (optionally beside pycocotools).
     Bench(bench::BenchArgs),
     /// Serve the reward (OpenRLHF remote reward protocol), scoring and twin building over HTTP.
@@ -197,6 +205,7 @@ fn run() -> Result<()> {
         Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
         Command::Schema => twin_cmd::schema(),
         Command::Bench(args) => bench::run(&args),
+        Command::PerceiveEval(args) => perceive_cmd::run(&args),
         Command::Serve(args) => serve_cmd::serve(&args),
         Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
@@ -204,6 +213,7 @@ fn run() -> Result<()> {
         Command::Sft(args) => train_cmd::sft(&args),
         Command::Train(args) => train_cmd::train(&args),
         Command::Plot(args) => train_cmd::plot(&args),
+        Command::BenchPolicy(args) => policy_bench::run(&args),
         Command::Prompt(args) => eval_cmd::prompt(&args),
         Command::Chat {
             message,

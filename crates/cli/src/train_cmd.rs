@@ -8,7 +8,9 @@ use dtr1_data::Task;
 use dtr1_eval::{Answerer, EvalError, PreparedSample};
 use dtr1_grpo::twinbench::{load_samples, messages, RolloutMode, TwinBenchEnv};
 use dtr1_grpo::{GrpoTrainer, SftExample, TrainConfig};
-use dtr1_policy::{ChatMessage, Model, SamplingParams, Tokenizer};
+use dtr1_policy::{
+    ChatMessage, LocalPolicy, Model, Policy, RemotePolicy, SamplingParams, Tokenizer,
+};
 
 /// Options shared by the training commands.
 #[derive(clap::Args)]
@@ -104,8 +106,13 @@ fn finish(run: &Path, adapter: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(&dest)?;
     for f in ["adapter_model.safetensors", "adapter_config.json"] {
-        std::fs::copy(adapter.join(f), dest.join(f))
-            .with_context(|| format!("copying {} to {}", adapter.join(f).display(), dest.display()))?;
+        std::fs::copy(adapter.join(f), dest.join(f)).with_context(|| {
+            format!(
+                "copying {} to {}",
+                adapter.join(f).display(),
+                dest.display()
+            )
+        })?;
     }
     let png = run.join("curves.png");
     dtr1_grpo::plot::plot_metrics(&run.join("metrics.jsonl"), &png)?;
@@ -120,8 +127,8 @@ fn finish(run: &Path, adapter: &Path) -> Result<()> {
 /// `dtr1 sft`: LoRA cold start on the programmatic solver's traces (the rollout format).
 pub fn sft(args: &CommonArgs) -> Result<()> {
     let cfg = config(args.config.as_deref())?;
-    let (mut model, tok) = load_model(args.model.as_deref())?;
     let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
+    let (mut model, tok) = load_model(args.model.as_deref())?;
     let mut examples = Vec::with_capacity(samples.len());
     let mut unsolved = 0;
     for (s, twin) in &samples {
@@ -161,8 +168,8 @@ pub fn sft(args: &CommonArgs) -> Result<()> {
 /// `dtr1 train`: GRPO with the DT-R1 reward.
 pub fn train(args: &CommonArgs) -> Result<()> {
     let cfg = config(args.config.as_deref())?;
-    let (model, tok) = load_model(args.model.as_deref())?;
     let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
+    let (model, tok) = load_model(args.model.as_deref())?;
     let env = TwinBenchEnv::new(
         samples,
         &tok,
@@ -191,7 +198,10 @@ pub fn train(args: &CommonArgs) -> Result<()> {
 
 /// `dtr1 plot`.
 pub fn plot(args: &PlotArgs) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| args.run.join("curves.png"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.run.join("curves.png"));
     let metrics = if args.run.is_file() {
         args.run.clone()
     } else {
@@ -201,63 +211,80 @@ pub fn plot(args: &PlotArgs) -> Result<()> {
     crate::out(&format!("{}\n", out.display()))
 }
 
-/// The policy (base model plus an optional adapter) answering eval prompts: greedy,
-/// batched, deterministic.
+/// The policy answering eval prompts: the local model (plus an optional adapter) or a remote
+/// OpenAI-compatible server; greedy and batched (local), deterministic.
 pub struct PolicyAnswerer {
-    model: Model,
-    tok: Tokenizer,
+    policy: Box<dyn Policy>,
     params: SamplingParams,
-    name: String,
 }
 
 impl PolicyAnswerer {
-    /// Load the model and, if given, the adapter.
-    pub fn load(model: Option<&Path>, adapter: Option<&Path>, max_tokens: usize) -> Result<Self> {
+    /// The local model with `adapter` if given, or — with `remote` — the server at that URL
+    /// serving `remote_model`.
+    pub fn load(
+        model: Option<&Path>,
+        adapter: Option<&Path>,
+        remote: Option<(&str, &str, u64)>,
+        max_tokens: usize,
+    ) -> Result<Self> {
         if max_tokens == 0 || max_tokens > 8192 {
             bail!("--max-tokens {max_tokens} must be within 1..=8192");
         }
-        let (mut m, tok) = load_model(model)?;
-        let name = match adapter {
-            Some(a) => {
-                m.load_lora(a)
-                    .with_context(|| format!("loading the adapter {}", a.display()))?;
-                format!("policy+{}", a.display())
+        let policy: Box<dyn Policy> = match remote {
+            Some((url, name, timeout_s)) => {
+                if adapter.is_some() {
+                    bail!("--adapter applies to the local policy; load it into the remote server instead");
+                }
+                Box::new(RemotePolicy::new(
+                    url,
+                    name,
+                    std::time::Duration::from_secs(timeout_s),
+                )?)
             }
-            None => "policy (base)".to_string(),
+            None => {
+                let (mut m, tok) = load_model(model)?;
+                let name = match adapter {
+                    Some(a) => {
+                        m.load_lora(a)
+                            .with_context(|| format!("loading the adapter {}", a.display()))?;
+                        format!("policy+{}", a.display())
+                    }
+                    None => "policy (base)".to_string(),
+                };
+                Box::new(LocalPolicy {
+                    model: m,
+                    tokenizer: tok,
+                    name,
+                })
+            }
         };
         Ok(Self {
-            model: m,
-            tok,
+            policy,
             params: SamplingParams {
                 max_new_tokens: max_tokens,
                 ..Default::default()
             },
-            name,
         })
     }
 }
 
 impl Answerer for PolicyAnswerer {
     fn name(&self) -> String {
-        self.name.clone()
+        self.policy.describe()
     }
 
     fn answer(&mut self, batch: &[PreparedSample]) -> Result<Vec<String>, EvalError> {
-        let err = |e: dtr1_policy::PolicyError| EvalError::Config(format!("policy: {e}"));
-        let prompts: Vec<Vec<u32>> = batch
+        let chats: Vec<Vec<ChatMessage>> = batch
             .iter()
             .map(|p| {
-                let msgs: Vec<ChatMessage> = p
-                    .prompt
+                p.prompt
                     .iter()
                     .map(|m| ChatMessage::new(m.role.clone(), m.content.clone()))
-                    .collect();
-                self.tok.encode_chat(&msgs, true)
+                    .collect()
             })
-            .collect::<Result<_, _>>()
-            .map_err(err)?;
-        let gens = dtr1_policy::generate(&self.model, &self.tok, &prompts, &self.params, true)
-            .map_err(err)?;
-        Ok(gens.into_iter().map(|g| g.text).collect())
+            .collect();
+        self.policy
+            .complete(&chats, &self.params)
+            .map_err(|e| EvalError::Config(format!("policy: {e}")))
     }
 }

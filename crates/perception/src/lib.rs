@@ -16,8 +16,8 @@
 pub mod annotations;
 pub mod builder;
 pub mod color;
-pub mod events;
 pub mod eval;
+pub mod events;
 pub mod import;
 pub mod onnx;
 pub mod overlay;
