@@ -17,7 +17,7 @@ use crate::checkpoint::{self, TrainerState};
 use crate::config::TrainConfig;
 use crate::error::{GrpoError, Result};
 use crate::optim::{lr_at, AdamW, GradAccumulator};
-use crate::trainer::{append_jsonl, mix, truncate_metrics};
+use crate::trainer::{append_jsonl, mix, progress_bar, truncate_metrics};
 
 /// One supervised example.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,18 +130,7 @@ pub fn train_sft(
     let vars = model.trainable_vars();
     let plan = batches(kept.len(), s.batch_size, s.epochs, s.seed);
     let total = plan.len();
-    let bar = if progress {
-        indicatif::ProgressBar::new(total as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "SFT {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-        )
-        .expect("static template"),
-    );
-    bar.set_position(state.step as u64);
+    let bar = progress_bar("SFT", total, state.step, progress);
     let mut out = Vec::new();
     let mut acc = GradAccumulator::new(vars.len());
     for (epoch, idx) in plan.iter().skip(state.step) {
