@@ -156,8 +156,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
                 l
             }
         };
-        let vars = model.trainable_vars();
-        let mut opt = AdamW::new(cfg.optim.clone(), &vars)?;
+        let mut opt = AdamW::new(cfg.optim.clone(), &model.trainable_vars())?;
         let mut state = TrainerState {
             kind: "grpo".into(),
             step: 0,
@@ -177,18 +176,18 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             lora = l;
             state = st;
         }
-        let vars_now = model.trainable_vars();
-        let acc = GradAccumulator::new(vars_now.len());
+        // After a resume the adapter's variables are the loaded ones.
+        let vars = model.trainable_vars();
+        let acc = GradAccumulator::new(vars.len());
         crate::checkpoint::write_atomic(&run_dir.join("config.toml"), config_toml.as_bytes())?;
         truncate_metrics(&run_dir.join("metrics.jsonl"), state.step)?;
-        drop(vars);
         Ok(Self {
             model,
             tok,
             env,
             cfg,
             lora,
-            vars: vars_now,
+            vars,
             opt,
             acc,
             state,

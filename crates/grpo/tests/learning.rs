@@ -13,6 +13,12 @@ use dtr1_grpo::{GrpoTrainer, TrainConfig};
 use dtr1_policy::{Model, ModelConfig, Tokenizer};
 use dtr1_reward::RewardConfig;
 
+/// The train-split image-VQA samples of a 30-scene TwinBench generated into `dir`.
+fn vqa_samples(dir: &Path) -> Vec<(dtr1_data::Sample, dtr1_twin::Twin)> {
+    dataset(dir);
+    load_samples(dir, "train", &[Task::ImageVqa], 0).unwrap()
+}
+
 fn dataset(dir: &Path) {
     dtr1_data::suite::generate(
         dir,
@@ -101,8 +107,7 @@ max_grad_norm = 1.0
 #[test]
 fn grpo_raises_mean_reward_of_a_tiny_model() {
     let dir = tempfile::tempdir().unwrap();
-    dataset(dir.path());
-    let samples = load_samples(dir.path(), "train", &[Task::ImageVqa], 0).unwrap();
+    let samples = vqa_samples(dir.path());
     let tok = tokenizer(&samples);
     let env = TwinBenchEnv::new(
         samples,
@@ -150,8 +155,7 @@ fn adapter_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn killed_and_resumed_run_equals_uninterrupted() {
     let dir = tempfile::tempdir().unwrap();
-    dataset(dir.path());
-    let samples = load_samples(dir.path(), "train", &[Task::ImageVqa], 0).unwrap();
+    let samples = vqa_samples(dir.path());
     let tok = tokenizer(&samples);
     let env = TwinBenchEnv::new(
         samples,
