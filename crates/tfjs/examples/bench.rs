@@ -61,6 +61,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (med, mean) = time(iters, || seg.segment(&img))?;
     println!("| selfie (segment, incl. resize) | 256×256 | {load_seg:.0} | {med:.1} | {mean:.1} |");
     println!();
+    if std::env::var_os("DTR1_TFJS_PROFILE").is_some() {
+        let mut p: Vec<(String, f64)> = det.profile(&img)?.into_iter().collect();
+        p.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (op, ms) in p {
+            println!("{op:>16} {ms:8.1} ms");
+        }
+    }
     for d in det.detect(&img, 0.3)? {
         println!(
             "{:>14} {:.3} [{:.1}, {:.1}, {:.1}, {:.1}]",

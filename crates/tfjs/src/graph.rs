@@ -662,7 +662,26 @@ impl Graph {
     /// Runs the graph on `feeds` (input name → tensor) and returns the outputs in
     /// [`Graph::output_names`] order.
     pub fn run(&self, feeds: &[(&str, Tensor)]) -> Result<Vec<Tensor>> {
-        let mut values: Vec<Option<Vec<Arc<Tensor>>>> = vec![None; self.nodes.len()];
+        self.run_inner(feeds, None)
+    }
+
+    /// Like [`Graph::run`], also returning the wall time spent per op type (milliseconds),
+    /// for finding where a model spends its time.
+    pub fn run_profiled(
+        &self,
+        feeds: &[(&str, Tensor)],
+    ) -> Result<(Vec<Tensor>, BTreeMap<String, f64>)> {
+        let mut prof = BTreeMap::new();
+        let out = self.run_inner(feeds, Some(&mut prof))?;
+        Ok((out, prof))
+    }
+
+    fn run_inner(
+        &self,
+        feeds: &[(&str, Tensor)],
+        mut prof: Option<&mut BTreeMap<String, f64>>,
+    ) -> Result<Vec<Tensor>> {
+        let mut values: Vec<Option<Vec<Val>>> = vec![None; self.nodes.len()];
         let mut remaining = self.uses.clone();
         for (name, _) in &self.inputs {
             if !feeds.iter().any(|(f, _)| f == name) {
@@ -682,7 +701,7 @@ impl Graph {
                     ),
                 });
             };
-            values[*i] = Some(vec![Arc::new(t.clone())]);
+            values[*i] = Some(vec![Val::plain(Arc::new(t.clone()))]);
         }
         for &i in &self.order {
             let node = &self.nodes[i];
@@ -693,6 +712,11 @@ impl Graph {
                         msg: "placeholder not fed".into(),
                     });
                 }
+                continue;
+            }
+            if let Op::Const(t) = &node.op {
+                // Constants are shared, never copied.
+                values[i] = Some(vec![Val::plain(Arc::clone(t))]);
                 continue;
             }
             let mut args = Vec::with_capacity(node.inputs.len());
@@ -718,22 +742,183 @@ impl Graph {
                     values[j] = None;
                 }
             }
-            let out = ops::execute(&node.op, args, self.threads).map_err(|msg| Error::Node {
+            let start = prof.is_some().then(std::time::Instant::now);
+            let node_err = |msg| Error::Node {
                 node: node.name.clone(),
                 op: node.op_name.clone(),
                 msg,
-            })?;
-            values[i] = Some(out.into_iter().map(Arc::new).collect());
+            };
+            let out = match lazy_layout(&node.op, &mut args, self.threads).map_err(node_err)? {
+                Some(v) => v,
+                None => {
+                    let plain = args
+                        .into_iter()
+                        .map(Val::materialize)
+                        .collect::<std::result::Result<Vec<_>, String>>()
+                        .map_err(node_err)?;
+                    ops::execute(&node.op, plain, self.threads)
+                        .map_err(node_err)?
+                        .into_iter()
+                        .map(|t| Val::plain(Arc::new(t)))
+                        .collect()
+                }
+            };
+            if let (Some(p), Some(t)) = (prof.as_deref_mut(), start) {
+                *p.entry(node.op_name.clone()).or_default() += t.elapsed().as_secs_f64() * 1e3;
+            }
+            values[i] = Some(out);
         }
         self.outputs
             .iter()
             .map(|(name, (i, k))| {
-                values[*i]
+                let v = values[*i]
                     .as_ref()
                     .and_then(|o| o.get(*k))
-                    .map(|t| (**t).clone())
-                    .ok_or_else(|| Error::Graph(format!("output `{name}` was not produced")))
+                    .cloned()
+                    .ok_or_else(|| Error::Graph(format!("output `{name}` was not produced")))?;
+                let t = v
+                    .materialize()
+                    .map_err(|msg| Error::Graph(format!("output `{name}`: {msg}")))?;
+                Ok(Arc::try_unwrap(t).unwrap_or_else(|a| (*a).clone()))
             })
             .collect()
+    }
+}
+
+/// A value during a run: a stored tensor and, when a transpose was deferred, the permutation
+/// that turns it into the logical tensor (`logical axis i` = `stored axis perm[i]`).
+///
+/// Graphs converted from ONNX (nanodet) wrap every NHWC convolution in NCHW ↔ NHWC transposes;
+/// deferring them through element-wise ops, padding and concatenation lets most pairs cancel
+/// without ever moving the data.
+#[derive(Debug, Clone)]
+struct Val {
+    t: Arc<Tensor>,
+    perm: Option<Vec<usize>>,
+}
+
+impl Val {
+    fn plain(t: Arc<Tensor>) -> Self {
+        Self { t, perm: None }
+    }
+
+    fn materialize(self) -> std::result::Result<Arc<Tensor>, String> {
+        match self.perm {
+            None => Ok(self.t),
+            Some(p) => {
+                let p: Vec<i64> = p.iter().map(|&x| x as i64).collect();
+                Ok(Arc::new(ops::transpose(&self.t, &p)?))
+            }
+        }
+    }
+}
+
+fn int_values(v: &Val) -> Option<Vec<i64>> {
+    if v.perm.is_some() {
+        return None;
+    }
+    v.t.as_i32().map(|x| x.iter().map(|&y| y as i64).collect())
+}
+
+/// Runs `op` on deferred-transpose values when it can work on the stored layout; `None` when
+/// the op needs its inputs in logical layout.
+fn lazy_layout(
+    op: &Op,
+    args: &mut Vec<Val>,
+    threads: usize,
+) -> std::result::Result<Option<Vec<Val>>, String> {
+    let keep = |t: Tensor, perm: &Option<Vec<usize>>| Val {
+        t: Arc::new(t),
+        perm: perm.clone(),
+    };
+    let one = |v: Val| Ok(Some(vec![v]));
+    match op {
+        Op::Transpose => {
+            let (Some(x), Some(q)) = (args.first(), args.get(1).and_then(int_values)) else {
+                return Ok(None);
+            };
+            let r = x.t.shape.len();
+            let mut seen = vec![false; r];
+            if q.len() != r
+                || q.iter().any(|&a| {
+                    a < 0 || a as usize >= r || std::mem::replace(&mut seen[a as usize], true)
+                })
+            {
+                return Ok(None);
+            }
+            let base: Vec<usize> = x.perm.clone().unwrap_or_else(|| (0..r).collect());
+            let composed: Vec<usize> = q.iter().map(|&a| base[a as usize]).collect();
+            let identity = composed.iter().enumerate().all(|(i, &p)| i == p);
+            one(Val {
+                t: Arc::clone(&x.t),
+                perm: (!identity).then_some(composed),
+            })
+        }
+        Op::Identity if args.first().is_some_and(|a| a.perm.is_some()) => one(args[0].clone()),
+        Op::Unary(_) if args[0].perm.is_some() => {
+            // Moved out, so the op can reuse the buffer when this was its last reader.
+            let a = args.remove(0);
+            let mut out = ops::execute(op, vec![a.t], threads)?;
+            one(keep(out.remove(0), &a.perm))
+        }
+        Op::Binary(_) if args.iter().any(|a| a.perm.is_some()) => {
+            let (a, b) = (&args[0], &args[1]);
+            let perm = if a.perm == b.perm && a.t.shape == b.t.shape {
+                a.perm.clone()
+            } else if b.perm.is_none() && b.t.len() == 1 {
+                a.perm.clone()
+            } else if a.perm.is_none() && a.t.len() == 1 {
+                b.perm.clone()
+            } else {
+                return Ok(None);
+            };
+            let b = args.pop().map(|v| v.t).ok_or("missing operand")?;
+            let a = args.pop().map(|v| v.t).ok_or("missing operand")?;
+            let mut out = ops::execute(op, vec![a, b], threads)?;
+            one(keep(out.remove(0), &perm))
+        }
+        Op::Pad if args[0].perm.is_some() => {
+            let (Some(p), Some(pads)) = (&args[0].perm, args.get(1).and_then(int_values)) else {
+                return Ok(None);
+            };
+            if pads.len() != 2 * p.len() || args.get(2).is_some_and(|c| c.perm.is_some()) {
+                return Ok(None);
+            }
+            let mut stored = vec![0i32; pads.len()];
+            for (i, &s) in p.iter().enumerate() {
+                stored[2 * s] = pads[2 * i] as i32;
+                stored[2 * s + 1] = pads[2 * i + 1] as i32;
+            }
+            let pt = Tensor::i32(vec![p.len(), 2], stored).ok_or("paddings")?;
+            let perm = args[0].perm.clone();
+            let mut inputs = vec![Arc::clone(&args[0].t), Arc::new(pt)];
+            if let Some(c) = args.get(2) {
+                inputs.push(Arc::clone(&c.t));
+            }
+            let mut out = ops::execute(op, inputs, threads)?;
+            one(keep(out.remove(0), &perm))
+        }
+        Op::Concat if args.len() >= 2 => {
+            let (parts, ax) = args.split_at(args.len() - 1);
+            let perm = &parts[0].perm;
+            let Some(p) = perm else { return Ok(None) };
+            if parts.iter().any(|v| &v.perm != perm) {
+                return Ok(None);
+            }
+            let Some(a) = int_values(&ax[0]).filter(|v| v.len() == 1).map(|v| v[0]) else {
+                return Ok(None);
+            };
+            let r = p.len() as i64;
+            let logical = if a < 0 { a + r } else { a };
+            if !(0..r).contains(&logical) {
+                return Ok(None);
+            }
+            let axis = Tensor::i32(vec![], vec![p[logical as usize] as i32]).ok_or("axis")?;
+            let mut inputs: Vec<Arc<Tensor>> = parts.iter().map(|v| Arc::clone(&v.t)).collect();
+            inputs.push(Arc::new(axis));
+            let mut out = ops::execute(op, inputs, threads)?;
+            one(keep(out.remove(0), perm))
+        }
+        _ => Ok(None),
     }
 }

@@ -239,6 +239,15 @@ impl NanoDet {
         Ok(RawOutputs { scores, boxes })
     }
 
+    /// Runs the network once and returns the time per op type (milliseconds).
+    pub fn profile(
+        &self,
+        img: &image::RgbImage,
+    ) -> Result<std::collections::BTreeMap<String, f64>> {
+        let x = self.preprocess(img)?;
+        Ok(self.graph.run_profiled(&[(self.input.as_str(), x)])?.1)
+    }
+
     /// Detects objects scoring above `min_score` in an image.
     pub fn detect(&self, img: &image::RgbImage, min_score: f32) -> Result<Vec<Detection>> {
         let raw = self.raw(img)?;

@@ -848,11 +848,19 @@ fn binary(a: Arc<Tensor>, b: &Tensor, op: BinOp) -> R<Tensor> {
             } else {
                 (*a).clone()
             };
-            if x.shape == shape && (b.len() == 1 || b.shape == shape) {
+            let c = shape.last().copied().unwrap_or(1);
+            let per_channel = b.len() == c && b.shape.last() == Some(&c) && c > 1;
+            if x.shape == shape && (b.len() == 1 || b.shape == shape || per_channel) {
                 let Data::F32(xv) = &mut x.data else {
                     unreachable!()
                 };
-                if b.len() == 1 {
+                if per_channel && b.shape != shape {
+                    for row in xv.chunks_exact_mut(c) {
+                        row.iter_mut()
+                            .zip(bv)
+                            .for_each(|(v, &w)| *v = bin(op, *v, w));
+                    }
+                } else if b.len() == 1 {
                     let s = bv[0];
                     xv.iter_mut().for_each(|v| *v = bin(op, *v, s));
                 } else {
@@ -1137,7 +1145,7 @@ fn concat(xs: &[Arc<Tensor>], a: i64) -> R<Tensor> {
     Ok(Tensor { shape, data })
 }
 
-fn transpose(x: &Tensor, perm: &[i64]) -> R<Tensor> {
+pub(crate) fn transpose(x: &Tensor, perm: &[i64]) -> R<Tensor> {
     let r = x.shape.len();
     if perm.len() != r {
         return Err(format!("perm {perm:?} does not fit rank {r}"));
@@ -1159,6 +1167,24 @@ fn transpose(x: &Tensor, perm: &[i64]) -> R<Tensor> {
         in_strides[i] = in_strides[i + 1] * x.shape[i + 1];
     }
     let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    // An identity prefix followed by a rotation of the remaining axes is a batch of matrix
+    // transposes ([rows, cols] → [cols, rows]), the NCHW ↔ NHWC case: done in cache blocks.
+    let p0 = perm
+        .iter()
+        .enumerate()
+        .take_while(|(i, &p)| *i == p)
+        .count();
+    if p0 < r {
+        let j = perm[p0] - p0;
+        let rotation = (p0..r).all(|i| perm[i] == p0 + (i - p0 + j) % (r - p0));
+        if rotation && j > 0 {
+            let batch: usize = x.shape[..p0].iter().product();
+            let rows: usize = x.shape[p0..p0 + j].iter().product();
+            let cols: usize = x.shape[p0 + j..].iter().product();
+            let data = any_dtype!(x, |v| transpose_blocks(v, batch, rows, cols));
+            return Ok(Tensor { shape, data });
+        }
+    }
     fn go<T: Copy + Default>(v: &[T], shape: &[usize], strides: &[usize]) -> Vec<T> {
         let total: usize = shape.iter().product();
         let mut out = Vec::with_capacity(total);
@@ -1301,4 +1327,24 @@ fn sparse_to_dense(
         _ => return Err("values and default_value have different dtypes".into()),
     };
     Ok(Tensor { shape: dims, data })
+}
+
+/// `batch` row-major `rows × cols` matrices transposed, in 32×32 blocks.
+fn transpose_blocks<T: Copy + Default>(v: &[T], batch: usize, rows: usize, cols: usize) -> Vec<T> {
+    const B: usize = 32;
+    let mut out = vec![T::default(); v.len()];
+    for b in 0..batch {
+        let src = &v[b * rows * cols..(b + 1) * rows * cols];
+        let dst = &mut out[b * rows * cols..(b + 1) * rows * cols];
+        for r0 in (0..rows).step_by(B) {
+            for c0 in (0..cols).step_by(B) {
+                for r in r0..(r0 + B).min(rows) {
+                    for c in c0..(c0 + B).min(cols) {
+                        dst[c * rows + r] = src[r * cols + c];
+                    }
+                }
+            }
+        }
+    }
+    out
 }
