@@ -863,9 +863,8 @@ fn lazy_layout(
         }
         Op::Binary(_) if args.iter().any(|a| a.perm.is_some()) => {
             let (a, b) = (&args[0], &args[1]);
-            let perm = if a.perm == b.perm && a.t.shape == b.t.shape {
-                a.perm.clone()
-            } else if b.perm.is_none() && b.t.len() == 1 {
+            let same = a.perm == b.perm && a.t.shape == b.t.shape;
+            let perm = if same || (b.perm.is_none() && b.t.len() == 1) {
                 a.perm.clone()
             } else if a.perm.is_none() && a.t.len() == 1 {
                 b.perm.clone()
