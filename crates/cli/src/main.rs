@@ -1,5 +1,6 @@
 //! `dtr1`: the dt-r1 command-line tool.
 
+mod ask_cmd;
 mod bench;
 mod data_cmd;
 mod eval_cmd;
@@ -100,6 +101,9 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Answer a query about an image, a video or a twin JSON: the task, the answer (mask,
+    /// box or text) and its picture, the model's <twin> and <think>, and their check.
+    Ask(ask_cmd::AskArgs),
     /// Generate and inspect datasets (TwinBench).
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
@@ -204,6 +208,7 @@ fn run() -> Result<()> {
         } => twin_cmd::show(&file, json, partial),
         Command::Validate { files, partial } => twin_cmd::validate_files(&files, partial),
         Command::Schema => twin_cmd::schema(),
+        Command::Ask(args) => ask_cmd::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::PerceiveEval(args) => perceive_cmd::run(&args),
         Command::Serve(args) => serve_cmd::serve(&args),

@@ -13,6 +13,7 @@
 //! Prompts are versioned ([`PROMPT_VERSION`]); anything that reports numbers produced with a
 //! prompt records the version.
 
+pub mod ask;
 pub mod baseline;
 pub mod solver;
 mod spec;
