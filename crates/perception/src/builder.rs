@@ -1,7 +1,9 @@
 //! Turning a backend's [`Perception`] into a validated image twin.
 
 use crate::{color, Perception, PerceptionError};
-use dtr1_twin::{relations, validate, DepthStats, ImageTwin, Mode, Object, Twin};
+use dtr1_twin::{
+    relations, validate, DepthSource, DepthStats, ImageTwin, MaskSource, Mode, Object, Twin,
+};
 use image::RgbImage;
 
 /// Options of the twin builder.
@@ -41,6 +43,26 @@ pub fn shape_descriptor(bbox: [f64; 4], area: u64) -> &'static str {
         "round"
     } else {
         "irregular"
+    }
+}
+
+/// The twin's mask source for a backend's name for it (annotation backends name their
+/// dataset; every one of them is ground truth). `None` for a name nothing here produces.
+pub fn mask_source(name: &str) -> Option<MaskSource> {
+    match name {
+        "twinbench" | "coco" | "reasonseg" | "revos" | "annotations" => {
+            Some(MaskSource::Annotation)
+        }
+        other => MaskSource::from_name(other),
+    }
+}
+
+/// The twin's depth source for a depth estimator's or backend's name (`onnx` is a model).
+pub fn depth_source(name: &str) -> Option<DepthSource> {
+    match name {
+        "onnx" => Some(DepthSource::Model),
+        "annotations" => Some(DepthSource::Annotation),
+        other => DepthSource::from_name(other),
     }
 }
 
@@ -105,6 +127,14 @@ pub fn build_described(
     dets.retain(|(_, d)| d.score >= cfg.min_score && d.mask.area() >= cfg.min_area);
     dets.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
     let mut twin = ImageTwin::new(w, h);
+    if p.depth.is_some() {
+        twin.depth_source = match p.depth_source.as_deref() {
+            None => None,
+            Some(name) => Some(depth_source(name).ok_or_else(|| {
+                PerceptionError::Invalid(format!("unknown depth source {name:?}"))
+            })?),
+        };
+    }
     for (k, &(i, d)) in dets.iter().enumerate() {
         let mut o = Object::from_mask(k as u32 + 1, d.label.clone(), d.mask.clone());
         o.score = Some((d.score * 1000.0).round() / 1000.0);
@@ -134,14 +164,12 @@ pub fn build_described(
         if let (Some(b), Some(a)) = (o.bbox, o.area) {
             o.attributes.shape = Some(shape_descriptor(b, a).into());
         }
-        o.attributes
-            .extra
-            .insert("mask_source".into(), d.mask_source.clone());
-        if let Some(src) = &p.depth_source {
-            o.attributes
-                .extra
-                .insert("depth_source".into(), src.clone());
-        }
+        o.mask_source = Some(mask_source(&d.mask_source).ok_or_else(|| {
+            PerceptionError::Invalid(format!(
+                "detection {i} ({}): unknown mask source {:?}",
+                d.label, d.mask_source
+            ))
+        })?);
         for (name, value) in described.get(i).into_iter().flatten() {
             o.attributes.set(name, value.clone());
         }

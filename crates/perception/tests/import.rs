@@ -77,7 +77,7 @@ fn twins_from_imported_ground_truth_name_colours_and_order_depth() {
                 .find(|s| Some(&s.mask) == o.mask.as_ref())
                 .expect("mask kept as imported");
             assert_eq!(o.label, truth.shape);
-            assert_eq!(o.attributes.extra["mask_source"], "import");
+            assert_eq!(o.mask_source, Some(dtr1_twin::MaskSource::Import));
             total += 1;
             named += usize::from(o.attributes.color.as_deref() == Some(truth.color));
         }

@@ -99,7 +99,5 @@ fn import_through_the_pipeline_equals_import_alone_and_depth_is_swappable() {
         }
     }
     assert!(n > 0 && ok as f64 >= 0.9 * n as f64, "{ok}/{n}");
-    assert!(t.objects.iter().all(
-        |o| o.attributes.extra.get("depth_source").map(String::as_str) == Some("ground_plane")
-    ));
+    assert_eq!(t.depth_source, Some(dtr1_twin::DepthSource::GroundPlane));
 }

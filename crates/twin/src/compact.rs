@@ -1,8 +1,8 @@
 //! The compact prompt form: one line per object (image) or per track (video).
 //!
 //! ```text
-//! image 640x480
-//! #1 mug score=0.93 box=[12,40,88,130] area=5120 c=(50.2,85) d=0.42[0.4,0.45] color=red shape=cylinder rel=left_of:2,near:3
+//! image 640x480 depth_source=stereo
+//! #1 mug score=0.93 box=[12,40,88,130] area=5120 c=(50.2,85) d=0.42[0.4,0.45] mask_source=refined color=red shape=cylinder rel=left_of:2,near:3
 //! #2 "dining table" box=[0,200,640,480]
 //! ```
 //! ```text
@@ -11,11 +11,12 @@
 //! event f=12 collide 1,2
 //! ```
 //!
-//! Grammar: a header line, then one line per object (`#ID LABEL field…`) or track
-//! (`@ID LABEL field…`), then (video) one line per event (`event f=FRAME KIND ID,ID`).
-//! Fields are `key=value` in the fixed order shown; keys other than the reserved ones
-//! (`score box area c d rel frames move path`) are attributes. Labels and attribute values
-//! that are not plain words (letters, digits, `_ - . /`) are written as JSON strings.
+//! Grammar: a header line (an image header may end with `depth_source=SOURCE`), then one
+//! line per object (`#ID LABEL field…`) or track (`@ID LABEL field…`), then (video) one
+//! line per event (`event f=FRAME KIND ID,ID`). Fields are `key=value` in the fixed order
+//! shown; keys other than the reserved ones (`score box area c d mask_source rel frames
+//! move path`) are attributes. Labels and attribute values that are not plain words
+//! (letters, digits, `_ - . /`) are written as JSON strings.
 //!
 //! **What round-trips.** Masks and per-frame video observations are not written (they would
 //! dwarf everything else; the model refers to objects by id and the masks are looked up in
@@ -26,8 +27,8 @@
 //! it); other numbers come back rounded to it.
 
 use crate::{
-    Attributes, Bbox, DepthStats, Event, EventKind, ImageTwin, Motion, Object, PathPoint, Relation,
-    RelationKind, Track, Twin, VideoTwin, SCHEMA_VERSION,
+    Attributes, Bbox, DepthSource, DepthStats, Event, EventKind, ImageTwin, MaskSource, Motion,
+    Object, PathPoint, Relation, RelationKind, Track, Twin, VideoTwin, SCHEMA_VERSION,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -39,8 +40,17 @@ pub const COORD_DECIMALS: usize = 2;
 pub const UNIT_DECIMALS: usize = 3;
 
 /// Keys that are fields, not attributes.
-pub const RESERVED_KEYS: [&str; 9] = [
-    "score", "box", "area", "c", "d", "rel", "frames", "move", "path",
+pub const RESERVED_KEYS: [&str; 10] = [
+    "score",
+    "box",
+    "area",
+    "c",
+    "d",
+    "mask_source",
+    "rel",
+    "frames",
+    "move",
+    "path",
 ];
 
 /// A compact text that does not parse, with the 1-based line and column of the problem.
@@ -140,6 +150,9 @@ pub fn object_line(o: &Object) -> String {
     if let Some(d) = &o.depth {
         let _ = write!(line, " d={}", fmt_depth(d));
     }
+    if let Some(m) = o.mask_source {
+        let _ = write!(line, " mask_source={}", m.name());
+    }
     push_tail(&mut line, &o.attributes, &o.relations);
     line
 }
@@ -180,7 +193,11 @@ pub fn to_compact(twin: &Twin) -> String {
     let mut out = String::new();
     match twin {
         Twin::Image(t) => {
-            let _ = writeln!(out, "image {}x{}", t.width, t.height);
+            let _ = write!(out, "image {}x{}", t.width, t.height);
+            if let Some(d) = t.depth_source {
+                let _ = write!(out, " depth_source={}", d.name());
+            }
+            out.push('\n');
             for o in &t.objects {
                 out.push_str(&object_line(o));
                 out.push('\n');
@@ -439,6 +456,14 @@ fn parse_object(cx: &LineCx) -> Result<Object, CompactError> {
                     max: mm[1],
                 });
             }
+            "mask_source" => {
+                o.mask_source = Some(MaskSource::from_name(v).ok_or_else(|| {
+                    cx.err(
+                        tok,
+                        format!("unknown mask_source {v:?} (known: model, refined, box, pixels, import, annotation)"),
+                    )
+                })?)
+            }
             "rel" => o.relations = parse_rels(cx, tok, v)?,
             "frames" | "move" | "path" => {
                 return Err(cx.err(
@@ -506,7 +531,7 @@ fn parse_track(cx: &LineCx) -> Result<Track, CompactError> {
                 }
             }
             "rel" => t.relations = parse_rels(cx, tok, v)?,
-            "box" | "area" | "c" | "d" => {
+            "box" | "area" | "c" | "d" | "mask_source" => {
                 return Err(cx.err(
                     tok,
                     format!("{k}= belongs to an object line (#ID), not a track"),
@@ -583,10 +608,20 @@ pub fn parse_compact(text: &str) -> Result<Twin, CompactError> {
     let (width, height) = parse_size(&hcx, size_tok)?;
     match kind {
         "image" => {
-            if let Some(t) = hcx.toks.get(2) {
-                return Err(hcx.err(t, "unexpected field in an image header"));
-            }
             let mut twin = ImageTwin::new(width, height);
+            for t in &hcx.toks[2..] {
+                match key_value(&hcx, t) {
+                    Ok(("depth_source", v)) => {
+                        twin.depth_source = Some(DepthSource::from_name(v).ok_or_else(|| {
+                            hcx.err(
+                                t,
+                                format!("unknown depth_source {v:?} (known: stereo, model, ground_plane, import, annotation)"),
+                            )
+                        })?)
+                    }
+                    _ => return Err(hcx.err(t, "unexpected field in an image header")),
+                }
+            }
             for (ln, l) in lines {
                 let cx = LineCx {
                     line: ln,

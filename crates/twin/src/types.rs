@@ -111,6 +111,105 @@ impl Attributes {
     }
 }
 
+/// Where an object's mask came from, so that no one mistakes an approximate mask for a
+/// precise one. From most to least precise for real photographs: `model` (a learned
+/// segmenter's mask), `refined` (a classical foreground method run inside a detection box),
+/// `box` (the detection box itself, filled).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskSource {
+    /// A learned segmentation model's mask.
+    Model,
+    /// A classical foreground method refined inside a detection box (approximate).
+    Refined,
+    /// The detection box, filled (coarsest).
+    Box,
+    /// Segmented from the pixels with shape models (TwinBench renders).
+    Pixels,
+    /// Read from another tool's output (COCO results, Grounded-SAM-2 dumps).
+    Import,
+    /// A ground-truth annotation.
+    Annotation,
+}
+
+impl MaskSource {
+    /// Every source, in declaration order.
+    pub const ALL: [MaskSource; 6] = [
+        MaskSource::Model,
+        MaskSource::Refined,
+        MaskSource::Box,
+        MaskSource::Pixels,
+        MaskSource::Import,
+        MaskSource::Annotation,
+    ];
+
+    /// The snake_case name used in JSON and in the compact form.
+    pub fn name(self) -> &'static str {
+        match self {
+            MaskSource::Model => "model",
+            MaskSource::Refined => "refined",
+            MaskSource::Box => "box",
+            MaskSource::Pixels => "pixels",
+            MaskSource::Import => "import",
+            MaskSource::Annotation => "annotation",
+        }
+    }
+
+    /// Parses a snake_case name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// Where a twin's depth came from. Depth is relative whatever the source, but its quality
+/// differs: `stereo` is measured, `model` learned, `ground_plane` a geometric prior that
+/// only orders objects standing on one floor.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DepthSource {
+    /// Disparity of a rectified stereo pair.
+    Stereo,
+    /// A monocular depth model.
+    Model,
+    /// The ground-plane prior (an object's contact row sets its distance).
+    GroundPlane,
+    /// A depth map read from a file.
+    Import,
+    /// Ground-truth depth.
+    Annotation,
+}
+
+impl DepthSource {
+    /// Every source, in declaration order.
+    pub const ALL: [DepthSource; 5] = [
+        DepthSource::Stereo,
+        DepthSource::Model,
+        DepthSource::GroundPlane,
+        DepthSource::Import,
+        DepthSource::Annotation,
+    ];
+
+    /// The snake_case name used in JSON and in the compact form.
+    pub fn name(self) -> &'static str {
+        match self {
+            DepthSource::Stereo => "stereo",
+            DepthSource::Model => "model",
+            DepthSource::GroundPlane => "ground_plane",
+            DepthSource::Import => "import",
+            DepthSource::Annotation => "annotation",
+        }
+    }
+
+    /// Parses a snake_case name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
 /// The kinds of relation between two objects. They are computed from geometry and depth
 /// (see [`crate::relations`]), never guessed.
 #[derive(
@@ -208,6 +307,9 @@ pub struct Object {
     /// Relative depth over the mask (smaller = nearer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<DepthStats>,
+    /// Where the mask came from (absent in twins that predate the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_source: Option<MaskSource>,
     /// Named attributes.
     #[serde(default, skip_serializing_if = "Attributes::is_empty")]
     pub attributes: Attributes,
@@ -228,6 +330,7 @@ impl Object {
             area: None,
             centroid: None,
             depth: None,
+            mask_source: None,
             attributes: Attributes::default(),
             relations: Vec::new(),
         }
@@ -262,6 +365,10 @@ pub struct ImageTwin {
     pub width: u32,
     /// Image height in pixels.
     pub height: u32,
+    /// Where the objects' depth came from (one source per image; absent when there is no
+    /// depth or in twins that predate the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_source: Option<DepthSource>,
     /// The objects, in id order by convention.
     pub objects: Vec<Object>,
 }
@@ -273,6 +380,7 @@ impl ImageTwin {
             schema_version: SCHEMA_VERSION.to_string(),
             width,
             height,
+            depth_source: None,
             objects: Vec::new(),
         }
     }

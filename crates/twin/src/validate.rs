@@ -275,6 +275,16 @@ pub fn validate_image(t: &ImageTwin, mode: Mode) -> Result<(), ValidationErrors>
         check_spatial(&mut r, &at, s, t.width, t.height, mode);
         check_relations(&mut r, &at, o.id, &o.relations, &ids);
     }
+    if mode == Mode::Strict {
+        if let Some(d) = t.depth_source {
+            if !t.objects.iter().any(|o| o.depth.is_some()) && !t.objects.is_empty() {
+                r.add(
+                    "/depth_source",
+                    format!("is {:?} but no object has depth", d.name()),
+                );
+            }
+        }
+    }
     r.finish()
 }
 

@@ -2,8 +2,8 @@
 
 use dtr1_twin::compact::{keep_compact_fields, parse_compact, to_compact, token_proxy};
 use dtr1_twin::{
-    example, Attributes, DepthStats, Event, EventKind, ImageTwin, Motion, Object, PathPoint,
-    Relation, RelationKind, Track, Twin, VideoTwin, SCHEMA_VERSION,
+    example, Attributes, DepthSource, DepthStats, Event, EventKind, ImageTwin, MaskSource, Motion,
+    Object, PathPoint, Relation, RelationKind, Track, Twin, VideoTwin, SCHEMA_VERSION,
 };
 use proptest::prelude::*;
 
@@ -58,17 +58,18 @@ fn object() -> impl Strategy<Value = Object> {
         proptest::option::of(0u64..1_000_000),
         proptest::option::of((num(2000, 2), num(2000, 2))),
         proptest::option::of((unit(3), unit(3), unit(3))),
-        attrs(),
+        (attrs(), proptest::option::of(0..MaskSource::ALL.len())),
         rels(),
     )
         .prop_map(
-            |((id, label, score), bbox, area, c, d, attributes, relations)| {
+            |((id, label, score), bbox, area, c, d, (attributes, ms), relations)| {
                 let mut o = Object::new(id, label);
                 o.score = score;
                 o.bbox = bbox.map(|(a, b, c, d)| [a, b, c, d]);
                 o.area = area;
                 o.centroid = c.map(|(x, y)| [x, y]);
                 o.depth = d.map(|(mean, min, max)| DepthStats { mean, min, max });
+                o.mask_source = ms.map(|i| MaskSource::ALL[i]);
                 o.attributes = attributes;
                 o.relations = relations;
                 o
@@ -122,8 +123,8 @@ fn event() -> impl Strategy<Value = Event> {
 
 proptest! {
     #[test]
-    fn image_round_trip(w in 1u32..5000, h in 1u32..5000, objects in proptest::collection::vec(object(), 0..6)) {
-        let twin = Twin::Image(ImageTwin { schema_version: SCHEMA_VERSION.into(), width: w, height: h, objects });
+    fn image_round_trip(w in 1u32..5000, h in 1u32..5000, depth_source in proptest::option::of(0..DepthSource::ALL.len()).prop_map(|i| i.map(|i| DepthSource::ALL[i])), objects in proptest::collection::vec(object(), 0..6)) {
+        let twin = Twin::Image(ImageTwin { schema_version: SCHEMA_VERSION.into(), width: w, height: h, depth_source, objects });
         let text = to_compact(&twin);
         prop_assert_eq!(parse_compact(&text).unwrap(), keep_compact_fields(&twin), "{}", text);
     }

@@ -207,3 +207,70 @@ mod json_fuzz {
         }
     }
 }
+
+#[test]
+fn mask_and_depth_sources_round_trip_and_are_checked() {
+    use dtr1_twin::compact::{parse_compact, to_compact};
+    use dtr1_twin::{DepthSource, MaskSource};
+    let mut t = example::desk();
+    t.depth_source = Some(DepthSource::Stereo);
+    t.objects[0].mask_source = Some(MaskSource::Refined);
+    t.objects[1].mask_source = Some(MaskSource::Box);
+    let twin = Twin::Image(t.clone());
+    assert_eq!(paths(&twin, Mode::Strict), Vec::<String>::new());
+    let json = twin.to_json_pretty();
+    assert!(json.contains("\"depth_source\": \"stereo\""), "{json}");
+    assert!(json.contains("\"mask_source\": \"refined\""), "{json}");
+    assert_eq!(Twin::from_json(&json).unwrap(), twin);
+    let text = to_compact(&twin);
+    assert!(
+        text.starts_with("image 640x480 depth_source=stereo\n"),
+        "{text}"
+    );
+    assert!(text.contains(" mask_source=box"), "{text}");
+    let Twin::Image(back) = parse_compact(&text).unwrap() else {
+        panic!("image expected")
+    };
+    assert_eq!(back.depth_source, Some(DepthSource::Stereo));
+    assert_eq!(back.objects[0].mask_source, Some(MaskSource::Refined));
+    // Unknown names are errors, in JSON and in the compact form.
+    let bad = json.replace("\"refined\"", "\"guessed\"");
+    let e = format!("{:#}", error_chain(Twin::from_json(&bad).unwrap_err()));
+    assert!(e.contains("guessed"), "{e}");
+    let e = parse_compact(&text.replace("mask_source=box", "mask_source=guessed"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown mask_source \"guessed\""), "{e}");
+    let e = parse_compact(&text.replace("depth_source=stereo", "depth_source=lidar"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 1") && e.contains("unknown depth_source"),
+        "{e}"
+    );
+    // A depth source with no depth anywhere is a problem of a strict twin.
+    for o in &mut t.objects {
+        o.depth = None;
+    }
+    assert_eq!(paths(&Twin::Image(t), Mode::Strict), vec!["/depth_source"]);
+    // A sub-twin attribute may not take the reserved name.
+    let mut o = Object::new(1, "cup");
+    o.attributes.set("mask_source", "model".into());
+    let mut t = dtr1_twin::ImageTwin::new(10, 10);
+    t.objects.push(o);
+    assert_eq!(
+        paths(&Twin::Image(t), Mode::Partial),
+        vec!["/objects/0/attributes/mask_source"]
+    );
+}
+
+/// The load error with its source chain, as one string.
+fn error_chain(e: dtr1_twin::LoadError) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(c) = src {
+        s.push_str(&format!(": {c}"));
+        src = c.source();
+    }
+    s
+}
