@@ -111,3 +111,31 @@ fn selfie_mask_covers_the_astronaut() {
     assert!(head > 200, "head probability {head}");
     assert!(mask.get_pixel(10, 10).0[0] < 50 && mask.get_pixel(500, 10).0[0] < 50);
 }
+
+#[test]
+fn a_truncated_model_file_is_a_clear_error() {
+    let src = common::model_dir();
+    let dir = std::env::temp_dir().join(format!("dtr1-tfjs-{}-truncated", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(src.join("nanodet.json"), dir.join("nanodet.json")).unwrap();
+    let bin = std::fs::read(src.join("nanodet.bin")).unwrap();
+    std::fs::write(dir.join("nanodet.bin"), &bin[..bin.len() / 2]).unwrap();
+    let msg = NanoDet::load(&dir).unwrap_err().to_string();
+    assert!(
+        msg.contains("nanodet.bin") && msg.contains("truncated"),
+        "{msg}"
+    );
+    std::fs::remove_file(dir.join("nanodet.bin")).unwrap();
+    let msg = NanoDet::load(&dir).unwrap_err().to_string();
+    assert!(
+        msg.contains("cannot read") && msg.contains("nanodet.bin"),
+        "{msg}"
+    );
+    std::fs::write(dir.join("nanodet.json"), "{\"modelTopology\": {\"node\": [").unwrap();
+    let msg = NanoDet::load(&dir).unwrap_err().to_string();
+    assert!(
+        msg.contains("nanodet.json") && msg.contains("not a TF.js graph model"),
+        "{msg}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

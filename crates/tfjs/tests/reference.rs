@@ -74,6 +74,14 @@ fn labels_match_the_reference_list() {
 
 #[test]
 fn nanodet_and_selfie_agree_with_tfjs() {
+    let path = dtr1_refvec::dir().join("tfjs_nanodet.json");
+    assert!(
+        path.is_file(),
+        "TF.js reference vectors {} are missing; generate them with `bash scripts/setup.sh && \
+         node scripts/ref/tfjs_nanodet.mjs {}` (scripts/test.sh does both)",
+        path.display(),
+        path.display()
+    );
     let v: Vectors = dtr1_refvec::load("tfjs_nanodet");
     assert_eq!(v.tfjs_version, "4.22.0");
     assert_eq!(v.nanodet.len(), 4);
