@@ -253,3 +253,55 @@ fn bad_feeds_are_errors() {
     let x = Tensor::f32(vec![1, 3, 3, 1], vec![0.0; 9]).unwrap();
     assert!(g.run(&[("y", x)]).is_err());
 }
+
+#[test]
+fn matmul_split_broadcast_and_shape_ops() {
+    let dir = scratch("misc");
+    let nodes = json!([
+        placeholder("x"), placeholder("img"), constant("w"), constant("b"), constant("one"),
+        constant("ax1"), constant("ax0"), constant("size"),
+        { "name": "mm", "op": "MatMul", "input": ["x", "w"], "attr": { "transpose_a": { "b": false }, "transpose_b": { "b": false } } },
+        { "name": "ba", "op": "BiasAdd", "input": ["mm", "b"] },
+        { "name": "sp", "op": "Split", "input": ["ax1", "ba"], "attr": { "num_split": { "i": "2" } } },
+        { "name": "diff", "op": "Sub", "input": ["sp", "sp:1"] },
+        { "name": "ratio", "op": "RealDiv", "input": ["sp", "sp:1"] },
+        { "name": "mx", "op": "Maximum", "input": ["sp:1", "one"] },
+        { "name": "sq", "op": "Squeeze", "input": ["mx"], "attr": { "squeeze_dims": { "list": { "i": ["1"] } } } },
+        { "name": "ex", "op": "ExpandDims", "input": ["sq", "ax0"] },
+        { "name": "nn", "op": "ResizeNearestNeighbor", "input": ["img", "size"] },
+        { "name": "pool", "op": "MaxPool", "input": ["img"], "attr": {
+            "ksize": { "list": { "i": ["1", "2", "2", "1"] } },
+            "strides": { "list": { "i": ["1", "1", "1", "1"] } },
+            "padding": { "s": b64("SAME") } } },
+    ]);
+    let weights = json!([
+        { "name": "w", "shape": [3, 2], "dtype": "float32" },
+        { "name": "b", "shape": [2], "dtype": "float32" },
+        { "name": "one", "shape": [], "dtype": "float32" },
+        { "name": "ax1", "shape": [], "dtype": "int32" },
+        { "name": "ax0", "shape": [], "dtype": "int32" },
+        { "name": "size", "shape": [2], "dtype": "int32" },
+    ]);
+    let mut bytes = f32_bytes(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, -1.0, 4.5]);
+    bytes.extend(i32_bytes(&[1, 0, 4, 4]));
+    let g = Graph::load(write_model(&dir, nodes, weights, &bytes)).unwrap();
+    let x = Tensor::f32(vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    let img = Tensor::f32(vec![1, 2, 2, 1], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+    let out = g.run(&[("x", x), ("img", img)]).unwrap();
+    let names = g.output_names();
+    let get = |n: &str| out[names.iter().position(|x| *x == n).unwrap()].clone();
+    // x·w = [[4, 5], [10, 11]], + [1, −1] = [[5, 4], [11, 10]], split into columns.
+    assert_eq!(get("diff").as_f32().unwrap(), &[1.0, 1.0][..]);
+    assert_eq!(get("ratio").as_f32().unwrap(), &[1.25, 1.1][..]);
+    let ex = get("ex");
+    assert_eq!(ex.shape, vec![1, 2]);
+    assert_eq!(ex.as_f32().unwrap(), &[4.5, 10.0][..]);
+    let nn = get("nn");
+    assert_eq!(nn.shape, vec![1, 4, 4, 1]);
+    assert_eq!(
+        nn.as_f32().unwrap(),
+        &[1., 1., 2., 2., 1., 1., 2., 2., 3., 3., 4., 4., 3., 3., 4., 4.][..]
+    );
+    // SAME max pooling 2×2 stride 1 pads at the end: the window runs off the image.
+    assert_eq!(get("pool").as_f32().unwrap(), &[4.0, 4.0, 4.0, 4.0][..]);
+}
