@@ -61,8 +61,9 @@ enum Command {
         /// Read at most this many frames of a video.
         #[arg(long)]
         max_frames: Option<usize>,
-        /// Perception backend for an image: pixels (default), annotations or import
-        /// (implied by --detections); overrides the configuration's.
+        /// Perception backend: pixels (default), annotations, import (implied by
+        /// --detections), onnx or photo (real photographs and videos); overrides the
+        /// configuration's.
         #[arg(long)]
         backend: Option<String>,
         /// Ground truth for the annotations backend: a twin JSON, COCO instances JSON (with
@@ -72,6 +73,10 @@ enum Command {
         /// Format of --annotations: twinbench (default), coco, reasonseg or revos.
         #[arg(long)]
         annotations_format: Option<String>,
+        /// The right view of a rectified stereo pair whose left view is the image: depth by
+        /// semi-global matching (photo backend).
+        #[arg(long)]
+        stereo_right: Option<PathBuf>,
     },
     /// Validate twin files and report every problem with its JSON path.
     Validate {
@@ -163,6 +168,7 @@ fn run() -> Result<()> {
             backend,
             annotations,
             annotations_format,
+            stereo_right,
             ..
         } if !twin_video::is_video(&file)
             && twin_cmd::is_image_request(
@@ -170,19 +176,22 @@ fn run() -> Result<()> {
                 detections.is_some() || backend.is_some() || annotations.is_some(),
             ) =>
         {
-            twin_cmd::perceive(&twin_cmd::ImageArgs {
-                image: &file,
-                config: config.as_deref(),
-                backend: backend.as_deref(),
-                detections: detections.as_deref(),
-                image_id: image_id.as_deref(),
-                depth: depth.as_deref(),
-                invert_depth,
-                annotations: annotations.as_deref(),
-                annotations_format: annotations_format.as_deref(),
-                overlay: overlay.as_deref(),
-                json,
-            })
+            twin_cmd::perceive(
+                &twin_cmd::ImageArgs {
+                    image: &file,
+                    config: config.as_deref(),
+                    backend: backend.as_deref(),
+                    detections: detections.as_deref(),
+                    image_id: image_id.as_deref(),
+                    depth: depth.as_deref(),
+                    invert_depth,
+                    annotations: annotations.as_deref(),
+                    annotations_format: annotations_format.as_deref(),
+                    overlay: overlay.as_deref(),
+                    json,
+                },
+                stereo_right.as_deref(),
+            )
         }
         Command::Twin {
             file,
@@ -191,10 +200,12 @@ fn run() -> Result<()> {
             config,
             fps,
             max_frames,
+            backend,
             ..
         } if twin_video::is_video(&file) => twin_video::run(&twin_video::VideoArgs {
             input: &file,
             config: config.as_deref(),
+            backend: backend.as_deref(),
             overlay: overlay.as_deref(),
             fps,
             max_frames,

@@ -177,9 +177,18 @@ pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
 }
 
 /// Builds the twin of an image with the configured perception, prints it and optionally
-/// draws it.
-pub fn perceive(a: &ImageArgs) -> Result<()> {
-    let cfg = config_from(a)?;
+/// draws it. `stereo_right` is the right view of a rectified pair (photo backend).
+pub fn perceive(a: &ImageArgs, stereo_right: Option<&Path>) -> Result<()> {
+    let mut cfg = config_from(a)?;
+    if let Some(right) = stereo_right {
+        if cfg.backend != "photo" {
+            bail!(
+                "--stereo-right needs --backend photo (got `{}`)",
+                cfg.backend
+            );
+        }
+        cfg.photo.get_or_insert_with(Default::default).stereo_right = Some(right.to_path_buf());
+    }
     let pipeline = Pipeline::from_config(&cfg).context("cannot set up perception")?;
     let img = dtr1_perception::pipeline::read_image(a.image)
         .with_context(|| format!("cannot read image {}", a.image.display()))?;

@@ -28,6 +28,8 @@ pub struct VideoArgs<'a> {
     pub input: &'a Path,
     /// Perception configuration file (TOML or JSON); the `pixels` backend when absent.
     pub config: Option<&'a Path>,
+    /// Object backend (overrides the configuration's), e.g. `photo` for real videos.
+    pub backend: Option<&'a str>,
     /// Where to write the contact sheet.
     pub overlay: Option<&'a Path>,
     /// Frames per second (overrides the file's; needed for frame directories).
@@ -43,10 +45,13 @@ const SHEET_FRAMES: usize = 16;
 
 /// Builds, prints and optionally draws the video twin.
 pub fn run(a: &VideoArgs) -> Result<()> {
-    let cfg = match a.config {
+    let mut cfg = match a.config {
         Some(p) => PerceptionConfig::load(p)?,
-        None => PerceptionConfig::with_backend("pixels"),
+        None => PerceptionConfig::with_backend(a.backend.unwrap_or("pixels")),
     };
+    if let Some(b) = a.backend {
+        cfg.backend = b.to_string();
+    }
     let pipeline = Pipeline::from_config(&cfg).context("cannot set up perception")?;
     let mut src = video::open(a.input, a.fps)
         .with_context(|| format!("cannot read video {}", a.input.display()))?;

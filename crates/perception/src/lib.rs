@@ -21,6 +21,7 @@ pub mod events;
 pub mod import;
 pub mod onnx;
 pub mod overlay;
+pub mod photo;
 pub mod pipeline;
 pub mod pixels;
 pub mod refine;

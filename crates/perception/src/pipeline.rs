@@ -4,7 +4,7 @@
 //! A configuration is TOML or JSON:
 //!
 //! ```toml
-//! backend = "pixels"              # pixels | annotations | import | onnx
+//! backend = "pixels"              # pixels | annotations | import | onnx | photo
 //! depth = "backend"               # backend (its own, if any) | ground_plane | import | onnx | none
 //! describe = ["pixels"]           # describers run on every object, in order
 //!
@@ -28,6 +28,9 @@
 //! [onnx]                          # the onnx backend, or depth = "onnx" (see crate::onnx)
 //! seg_model = "yolov8n-seg.onnx"
 //! depth_model = "depth_anything.onnx"
+//!
+//! [photo]                         # the photo backend (see crate::photo)
+//! stereo_right = "right.png"
 //! ```
 
 use crate::annotations::{AnnotationFormat, Annotations};
@@ -159,6 +162,9 @@ pub struct PerceptionConfig {
     /// The onnx backend's models.
     #[serde(default)]
     pub onnx: Option<crate::onnx::OnnxSection>,
+    /// The photo backend's models and stereo pair (see crate::photo).
+    #[serde(default)]
+    pub photo: Option<crate::photo::PhotoSection>,
 }
 
 impl PerceptionConfig {
@@ -177,6 +183,7 @@ impl PerceptionConfig {
             import: None,
             annotations: None,
             onnx: None,
+            photo: None,
         }
     }
 
@@ -295,9 +302,12 @@ impl Pipeline {
                     .ok_or_else(|| missing("onnx"))?
                     .segmenter()?,
             ),
+            "photo" => Box::new(crate::photo::Photo::new(
+                &cfg.photo.clone().unwrap_or_default(),
+            )?),
             other => {
                 return Err(PerceptionError::Invalid(format!(
-                    "unknown backend `{other}` (known: pixels, annotations, import, onnx)"
+                    "unknown backend `{other}` (known: pixels, annotations, import, onnx, photo)"
                 )))
             }
         };

@@ -36,7 +36,7 @@ impl Default for RefineConfig {
     fn default() -> Self {
         RefineConfig {
             max_side: 128,
-            iterations: 5,
+            iterations: 8,
             smoothness: 1.5,
             min_fill: 0.12,
             max_fill: 0.97,
@@ -160,7 +160,7 @@ pub fn refine_in_box(image: &RgbImage, bbox: [f32; 4], cfg: &RefineConfig) -> Op
             } else {
                 // Initial foreground: the ellipse inscribed in the box.
                 let e = ((x as f64 + 0.5 - cx) / ax).powi(2) + ((y as f64 + 0.5 - cy) / ay).powi(2);
-                fg[y * w + x] = u8::from(e <= 1.0);
+                fg[y * w + x] = u8::from(e <= 0.36);
             }
         }
     }
