@@ -56,6 +56,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "PadV2",
     "Split",
     "SplitV",
+    "Slice",
+    "StridedSlice",
     "SparseToDense",
 ];
 
@@ -111,6 +113,12 @@ pub(crate) enum Op {
     Pad,
     Split(usize),
     SplitV,
+    Slice,
+    StridedSlice {
+        begin_mask: i64,
+        end_mask: i64,
+        shrink_mask: i64,
+    },
     SparseToDense,
 }
 
@@ -463,6 +471,25 @@ fn compile_op(n: &NodeDef, weights: &mut HashMap<String, Tensor>, n_inputs: usiz
         "SparseToDense" => {
             need(4)?;
             Op::SparseToDense
+        }
+        "Slice" => {
+            need(3)?;
+            Op::Slice
+        }
+        "StridedSlice" => {
+            need(4)?;
+            let mask = |k: &str| attr_i(n, k).unwrap_or(0);
+            if mask("ellipsis_mask") != 0 || mask("new_axis_mask") != 0 {
+                return Err(node_err(
+                    n,
+                    "ellipsis_mask and new_axis_mask are not supported",
+                ));
+            }
+            Op::StridedSlice {
+                begin_mask: mask("begin_mask"),
+                end_mask: mask("end_mask"),
+                shrink_mask: mask("shrink_axis_mask"),
+            }
         }
         other => {
             return Err(Error::UnsupportedOp {

@@ -317,6 +317,92 @@ pub(crate) fn execute(op: &Op, mut args: Vec<Arc<Tensor>>, threads: usize) -> R<
             split(x, ax, &sizes)
         }
         Op::SparseToDense => one(sparse_to_dense(&args[0], &args[1], &args[2], &args[3])?),
+        Op::Slice => {
+            let x = &args[0];
+            let begin = ints(&args[1])?;
+            let size = ints(&args[2])?;
+            if begin.len() != x.shape.len() || size.len() != x.shape.len() {
+                return Err(format!(
+                    "begin {begin:?} / size {size:?} do not fit shape {:?}",
+                    x.shape
+                ));
+            }
+            let mut spec = Vec::with_capacity(begin.len());
+            for (d, (&b, &s)) in begin.iter().zip(&size).enumerate() {
+                let dim = x.shape[d] as i64;
+                let e = if s < 0 { dim } else { b + s };
+                if b < 0 || e > dim || e < b {
+                    return Err(format!("slice [{b}, {e}) out of range for dimension {dim}"));
+                }
+                spec.push((b, e - b, 1));
+            }
+            one(gather_slices(x, &spec, x.shape.len(), &[])?)
+        }
+        Op::StridedSlice {
+            begin_mask,
+            end_mask,
+            shrink_mask,
+        } => {
+            let x = &args[0];
+            let (b, e, st) = (ints(&args[1])?, ints(&args[2])?, ints(&args[3])?);
+            let r = x.shape.len();
+            if b.len() != e.len() || b.len() != st.len() || b.len() > r {
+                return Err(format!(
+                    "begin {b:?}, end {e:?}, strides {st:?} do not fit shape {:?}",
+                    x.shape
+                ));
+            }
+            let mut spec = Vec::with_capacity(r);
+            let mut drop = Vec::new();
+            for d in 0..r {
+                let dim = x.shape[d] as i64;
+                if d >= b.len() {
+                    spec.push((0, dim, 1));
+                    continue;
+                }
+                let s = st[d];
+                if s == 0 {
+                    return Err("stride 0".into());
+                }
+                let norm = |v: i64| if v < 0 { v + dim } else { v };
+                if shrink_mask >> d & 1 == 1 {
+                    let i = norm(b[d]);
+                    if !(0..dim).contains(&i) {
+                        return Err(format!("index {} out of range for dimension {dim}", b[d]));
+                    }
+                    spec.push((i, 1, 1));
+                    drop.push(d);
+                    continue;
+                }
+                // TensorFlow clamps begin/end into range (to −1 … dim−1 for negative strides).
+                let (lo, hi) = if s > 0 { (0, dim) } else { (-1, dim - 1) };
+                let start = if begin_mask >> d & 1 == 1 {
+                    if s > 0 {
+                        lo
+                    } else {
+                        hi
+                    }
+                } else {
+                    norm(b[d]).clamp(lo, hi)
+                };
+                let stop = if end_mask >> d & 1 == 1 {
+                    if s > 0 {
+                        hi
+                    } else {
+                        lo
+                    }
+                } else {
+                    norm(e[d]).clamp(lo, hi)
+                };
+                let count = if s > 0 {
+                    (stop - start + s - 1).div_euclid(s)
+                } else {
+                    (start - stop - s - 1).div_euclid(-s)
+                };
+                spec.push((start, count.max(0), s));
+            }
+            one(gather_slices(x, &spec, r, &drop)?)
+        }
     }
 }
 
@@ -1347,4 +1433,33 @@ fn transpose_blocks<T: Copy + Default>(v: &[T], batch: usize, rows: usize, cols:
         }
     }
     out
+}
+
+/// Gathers `(start, count, step)` per axis, dropping the axes in `drop` (each of extent 1).
+fn gather_slices(x: &Tensor, spec: &[(i64, i64, i64)], r: usize, drop: &[usize]) -> R<Tensor> {
+    let full: Vec<usize> = spec.iter().map(|s| s.1 as usize).collect();
+    let mut strides = vec![1i64; r];
+    for i in (0..r.saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * x.shape[i + 1] as i64;
+    }
+    let total: usize = full.iter().product();
+    let offsets: Vec<usize> = (0..total)
+        .map(|lin| {
+            let (mut rem, mut off) = (lin, 0i64);
+            for d in (0..r).rev() {
+                let i = (rem % full[d]) as i64;
+                rem /= full[d];
+                off += (spec[d].0 + i * spec[d].2) * strides[d];
+            }
+            off as usize
+        })
+        .collect();
+    let shape: Vec<usize> = full
+        .iter()
+        .enumerate()
+        .filter(|(d, _)| !drop.contains(d))
+        .map(|(_, &n)| n)
+        .collect();
+    let data = any_dtype!(x, |v| offsets.iter().map(|&o| v[o]).collect());
+    Ok(Tensor { shape, data })
 }

@@ -305,3 +305,41 @@ fn matmul_split_broadcast_and_shape_ops() {
     // SAME max pooling 2×2 stride 1 pads at the end: the window runs off the image.
     assert_eq!(get("pool").as_f32().unwrap(), &[4.0, 4.0, 4.0, 4.0][..]);
 }
+
+#[test]
+fn slices() {
+    let dir = scratch("slice");
+    let nodes = json!([
+        placeholder("x"), constant("b"), constant("e"), constant("s"), constant("sb"), constant("ss"),
+        { "name": "rev", "op": "StridedSlice", "input": ["x", "b", "e", "s"], "attr": {
+            "begin_mask": { "i": "1" }, "end_mask": { "i": "3" }, "shrink_axis_mask": { "i": "0" } } },
+        { "name": "row", "op": "StridedSlice", "input": ["x", "b", "e", "s"], "attr": {
+            "begin_mask": { "i": "0" }, "end_mask": { "i": "2" }, "shrink_axis_mask": { "i": "1" } } },
+        { "name": "sl", "op": "Slice", "input": ["x", "sb", "ss"] },
+    ]);
+    let weights = json!([
+        { "name": "b", "shape": [2], "dtype": "int32" },
+        { "name": "e", "shape": [2], "dtype": "int32" },
+        { "name": "s", "shape": [2], "dtype": "int32" },
+        { "name": "sb", "shape": [2], "dtype": "int32" },
+        { "name": "ss", "shape": [2], "dtype": "int32" },
+    ]);
+    // begin [1, -1], end [0, 0] (masked where noted), strides [1, -1]; Slice begin [1, 1] size [-1, 2].
+    let bytes = i32_bytes(&[1, -1, 0, 0, 1, -1, 1, 1, -1, 2]);
+    let g = Graph::load(write_model(&dir, nodes, weights, &bytes)).unwrap();
+    let x = Tensor::f32(vec![3, 3], (0..9).map(|v| v as f32).collect()).unwrap();
+    let out = g.run(&[("x", x)]).unwrap();
+    let names = g.output_names();
+    let get = |n: &str| out[names.iter().position(|x| *x == n).unwrap()].clone();
+    // All rows, columns reversed.
+    assert_eq!(get("rev").shape, vec![3, 3]);
+    assert_eq!(
+        get("rev").as_f32().unwrap(),
+        &[2., 1., 0., 5., 4., 3., 8., 7., 6.][..]
+    );
+    // Row 1 (shrunk), columns from the last backwards.
+    assert_eq!(get("row").shape, vec![3]);
+    assert_eq!(get("row").as_f32().unwrap(), &[5., 4., 3.][..]);
+    assert_eq!(get("sl").shape, vec![2, 2]);
+    assert_eq!(get("sl").as_f32().unwrap(), &[4., 5., 7., 8.][..]);
+}
