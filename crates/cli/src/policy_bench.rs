@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use candle_core::Tensor;
-use dtr1_policy::{group_logprobs, KvCache, LoraConfig, Model, Target};
+use dtr1_policy::{group_logprobs, Kernels, KvCache, LoraConfig, Model, Target};
 
 /// `dtr1 bench-policy`.
 #[derive(clap::Args)]
@@ -25,6 +25,12 @@ pub struct BenchPolicyArgs {
     /// Decode steps timed per decode row.
     #[arg(long, default_value_t = 64)]
     pub decode_tokens: usize,
+    /// Only the prefill and decode rows (skip the training rows).
+    #[arg(long)]
+    pub decode_only: bool,
+    /// Decode rows for the int8 sampling kernels, the exact f32 kernels, or both.
+    #[arg(long, value_parser = ["int8", "f32", "both"], default_value = "both")]
+    pub kernels: String,
 }
 
 fn reset_peak() {
@@ -62,19 +68,25 @@ fn argmax_rows(logits: &Tensor) -> Result<Vec<u32>> {
 
 /// Greedy decode of `steps` tokens for `b` streams continuing one shared prompt; returns
 /// (prefill seconds, decode seconds).
-fn decode_run(m: &Model, prompt: &[u32], b: usize, steps: usize) -> Result<(f64, f64)> {
+fn decode_run(
+    m: &Model,
+    prompt: &[u32],
+    b: usize,
+    steps: usize,
+    kernels: Kernels,
+) -> Result<(f64, f64)> {
     let dev = m.device().clone();
     let t0 = Instant::now();
     let mut cache = KvCache::new();
     let toks = Tensor::new(prompt, &dev)?.unsqueeze(0)?;
-    let logits = m.forward_last(&toks, Some(&mut cache), true)?;
+    let logits = m.forward_last_with(&toks, Some(&mut cache), true, kernels)?;
     let prefill = t0.elapsed().as_secs_f64();
     cache.expand_batch(b)?;
     let mut next = argmax_rows(&logits.repeat((b, 1))?)?;
     let t1 = Instant::now();
     for _ in 0..steps {
         let t = Tensor::from_vec(next.clone(), (b, 1), &dev)?;
-        let l = m.forward_last(&t, Some(&mut cache), true)?;
+        let l = m.forward_last_with(&t, Some(&mut cache), true, kernels)?;
         next = argmax_rows(&l)?;
     }
     Ok((prefill, t1.elapsed().as_secs_f64()))
@@ -100,40 +112,64 @@ pub fn run(args: &BenchPolicyArgs) -> Result<()> {
     let note =
         |r: &(String, String, String)| eprintln!("bench-policy: {} — {} — {}", r.0, r.1, r.2);
 
-    // Prefill and decode without an adapter (what inference and rollouts of the base do).
-    reset_peak();
-    let (prefill, d1) = decode_run(&m, &prompt, 1, args.decode_tokens)?;
-    rows.push((
-        format!("prefill, {}-token prompt, batch 1", prompt.len()),
-        format!("{:.0} tokens/s", prompt.len() as f64 / prefill),
-        format!("{:.2} GB", peak_gb()),
-    ));
-    note(rows.last().expect("pushed"));
-    rows.push((
-        format!(
-            "decode, batch 1, {} tokens after the prompt",
-            args.decode_tokens
-        ),
-        format!("{:.1} tokens/s", args.decode_tokens as f64 / d1),
-        format!("{:.2} GB", peak_gb()),
-    ));
-    note(rows.last().expect("pushed"));
-    reset_peak();
+    // Prefill and decode without an adapter (what inference and rollouts of the base do),
+    // on the quantised kernels generation uses, then on the exact f32 kernels for comparison.
     let short = &prompt[..320.min(prompt.len())];
-    let (_, d8) = decode_run(&m, short, 8, args.decode_tokens)?;
-    rows.push((
-        format!(
-            "decode, batch 8 sharing a {}-token prompt (GRPO group), {} tokens each",
-            short.len(),
-            args.decode_tokens
-        ),
-        format!(
-            "{:.1} tokens/s aggregate",
-            8.0 * args.decode_tokens as f64 / d8
-        ),
-        format!("{:.2} GB", peak_gb()),
-    ));
-    note(rows.last().expect("pushed"));
+    // Warm-up: the first forward pass pays for page faults and allocator growth.
+    decode_run(
+        &m,
+        &prompt[..64.min(prompt.len())],
+        1,
+        2,
+        Kernels::Quantized,
+    )?;
+    for (kernels, what) in [
+        (Kernels::Quantized, "int8 kernels"),
+        (Kernels::Exact, "f32 kernels"),
+    ]
+    .into_iter()
+    .filter(|(k, _)| match args.kernels.as_str() {
+        "int8" => *k == Kernels::Quantized,
+        "f32" => *k == Kernels::Exact,
+        _ => true,
+    }) {
+        reset_peak();
+        let (prefill, d1) = decode_run(&m, &prompt, 1, args.decode_tokens, kernels)?;
+        rows.push((
+            format!("prefill, {}-token prompt, batch 1, {what}", prompt.len()),
+            format!("{:.0} tokens/s", prompt.len() as f64 / prefill),
+            format!("{:.2} GB", peak_gb()),
+        ));
+        note(rows.last().expect("pushed"));
+        rows.push((
+            format!(
+                "decode, batch 1, {} tokens after the prompt, {what}",
+                args.decode_tokens
+            ),
+            format!("{:.1} tokens/s", args.decode_tokens as f64 / d1),
+            format!("{:.2} GB", peak_gb()),
+        ));
+        note(rows.last().expect("pushed"));
+        reset_peak();
+        let (_, d8) = decode_run(&m, short, 8, args.decode_tokens, kernels)?;
+        rows.push((
+            format!(
+                "decode, batch 8 sharing a {}-token prompt (GRPO group), {} tokens each, {what}",
+                short.len(),
+                args.decode_tokens
+            ),
+            format!(
+                "{:.1} tokens/s aggregate",
+                8.0 * args.decode_tokens as f64 / d8
+            ),
+            format!("{:.2} GB", peak_gb()),
+        ));
+        note(rows.last().expect("pushed"));
+    }
+
+    if args.decode_only {
+        return print_table(&rows, threads);
+    }
 
     // GRPO-sized forward+backward: 8 sequences of 512 tokens (448 shared + 64 each), LoRA
     // r=16 on every linear layer of every block.
@@ -210,8 +246,12 @@ pub fn run(args: &BenchPolicyArgs) -> Result<()> {
         note(rows.last().expect("pushed"));
     }
 
+    print_table(&rows, threads)
+}
+
+fn print_table(rows: &[(String, String, String)], threads: usize) -> Result<()> {
     let mut out = format!(
-        "SmolLM2-135M (f32 weights dequantised from the GGUF), {threads} threads\n\n| what | speed | peak RSS |\n|---|---:|---:|\n"
+        "SmolLM2-135M (GGUF Q4_1 dequantised to f32 for training; int8 copies for sampling), {threads} threads\n\n| what | speed | peak RSS |\n|---|---:|---:|\n"
     );
     for (a, b, c) in rows {
         out.push_str(&format!("| {a} | {b} | {c} |\n"));

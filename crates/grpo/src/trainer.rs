@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Tensor, Var};
-use dtr1_policy::{generate_group, group_logprobs, LoraConfig, Model, SamplingParams, Tokenizer};
+use dtr1_policy::{
+    generate_group, group_logprobs, Kernels, LoraConfig, Model, SamplingParams, Tokenizer,
+};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -261,6 +263,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
                 top_k: g.top_k,
                 seed: mix(seed, i as u64),
                 stop: Vec::new(),
+                kernels: rollout_kernels(g),
             };
             for gen in generate_group(&self.model, self.tok, &item.prompt, samples, &params, true)?
             {
@@ -309,6 +312,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
                 top_k: g.top_k,
                 seed: mix(mix(g.seed, step as u64), k as u64),
                 stop: Vec::new(),
+                kernels: rollout_kernels(&g),
             };
             let gens = generate_group(
                 &self.model,
@@ -529,4 +533,13 @@ pub fn read_metrics(path: &Path) -> Result<Vec<StepMetrics>> {
             })
         })
         .collect()
+}
+
+/// The kernels rollouts are sampled with (`grpo.quantized_rollouts`).
+fn rollout_kernels(g: &crate::config::GrpoSection) -> Kernels {
+    if g.quantized_rollouts {
+        Kernels::Quantized
+    } else {
+        Kernels::Exact
+    }
 }

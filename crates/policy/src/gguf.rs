@@ -186,6 +186,17 @@ impl GgufFile {
         expected: &[usize],
         device: &Device,
     ) -> Result<Tensor> {
+        let q = self.tensor_q(name, expected, device)?;
+        Ok(q.dequantize(device)?)
+    }
+
+    /// Read one tensor in its stored blocks, checking its type and shape.
+    pub fn tensor_q(
+        &mut self,
+        name: &str,
+        expected: &[usize],
+        device: &Device,
+    ) -> Result<candle_core::quantized::QTensor> {
         let info = self
             .content
             .tensor_infos
@@ -204,13 +215,11 @@ impl GgufFile {
                 got: info.shape.dims().to_vec(),
             });
         }
-        let q = info
-            .read(&mut self.reader, self.content.tensor_data_offset, device)
+        info.read(&mut self.reader, self.content.tensor_data_offset, device)
             .map_err(|e| PolicyError::CorruptGguf {
                 path: self.path.clone(),
                 reason: format!("tensor `{name}`: {e}"),
-            })?;
-        Ok(q.dequantize(device)?)
+            })
     }
 
     /// Load the whole model, dequantising every weight to f32.
@@ -236,11 +245,7 @@ impl GgufFile {
                 } else {
                     None
                 };
-                Ok(Linear {
-                    weight: w,
-                    bias: b,
-                    lora: None,
-                })
+                Ok(Linear::new(w, b))
             };
             let q = lin("attn_q", d, d, cfg.qkv_bias)?;
             let k = lin("attn_k", kvd, d, cfg.qkv_bias)?;
@@ -263,6 +268,11 @@ impl GgufFile {
                 down,
             });
         }
-        Model::from_parts(cfg, embed, layers, norm, lm_head)
+        let mut model = Model::from_parts(cfg, embed, layers, norm, lm_head)?;
+        // 8-bit copies for sampling (Kernels::Quantized). Not the file's own blocks: candle
+        // has no SIMD kernel for Q4_1, and int8 blocks of the dequantised weights keep them
+        // to within 1/254 of each block's largest value.
+        model.quantize()?;
+        Ok(model)
     }
 }

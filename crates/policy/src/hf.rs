@@ -113,15 +113,14 @@ pub fn load_hf_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Model> {
     for i in 0..cfg.num_layers {
         let p = format!("model.layers.{i}");
         let mut lin = |s: &str, out: usize, inp: usize, bias: bool| -> Result<Linear> {
-            Ok(Linear {
-                weight: take(&format!("{p}.{s}.weight"), &[out, inp])?,
-                bias: if bias {
+            Ok(Linear::new(
+                take(&format!("{p}.{s}.weight"), &[out, inp])?,
+                if bias {
                     Some(take(&format!("{p}.{s}.bias"), &[out])?)
                 } else {
                     None
                 },
-                lora: None,
-            })
+            ))
         };
         let q = lin("self_attn.q_proj", d, d, qkv_bias)?;
         let k = lin("self_attn.k_proj", kvd, d, qkv_bias)?;
@@ -142,5 +141,8 @@ pub fn load_hf_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Model> {
             down,
         });
     }
-    Model::from_parts(cfg, embed, layers, norm, lm_head)
+    let mut model = Model::from_parts(cfg, embed, layers, norm, lm_head)?;
+    // Sampling decodes on Q8_0 blocks (Kernels::Quantized); training keeps the f32 weights.
+    model.quantize()?;
+    Ok(model)
 }

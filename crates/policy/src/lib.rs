@@ -7,6 +7,7 @@ pub mod error;
 pub mod generate;
 pub mod gguf;
 pub mod hf;
+pub mod int8;
 pub mod logprobs;
 pub mod lora;
 pub mod model;
@@ -19,7 +20,7 @@ pub use gguf::GgufFile;
 pub use hf::load_hf_dir;
 pub use logprobs::{completion_logprobs, completion_logprobs_naive, group_logprobs};
 pub use lora::LoraConfig;
-pub use model::{KvCache, Model, ModelConfig, Target};
+pub use model::{Kernels, KvCache, Model, ModelConfig, Target};
 pub use remote::{LocalPolicy, Policy, RemotePolicy};
 pub use tokenizer::{ChatMessage, Tokenizer};
 

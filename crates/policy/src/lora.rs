@@ -142,6 +142,10 @@ impl Model {
                 if let Some(p) = lin.lora.take() {
                     let delta = (p.b.as_tensor().matmul(p.a.as_tensor())? * p.scale)?;
                     lin.weight = (&lin.weight + delta)?;
+                    // The 8-bit copy must hold the merged matrix too.
+                    if lin.quant.is_some() {
+                        lin.quant = crate::int8::Int8Weight::quantize(&lin.weight)?;
+                    }
                 }
             }
         }
