@@ -48,7 +48,10 @@ fn twin_of_an_image_with_each_backend_and_an_overlay() {
     let out = dtr1(&["twin", s(&img), "--overlay", s(&overlay)]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("image 480x320\n#1 "), "{text}");
+    assert!(
+        text.starts_with("image 480x320 depth_source=ground_plane\n#1 "),
+        "{text}"
+    );
     assert!(text.contains("mask_source=pixels"), "{text}");
     // The overlay is the picture with a caption band above it.
     let pic = image::open(&overlay).unwrap();
