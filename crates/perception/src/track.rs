@@ -41,6 +41,8 @@ pub struct FrameDetection {
     pub lab: Option<[f64; 3]>,
     /// Depth statistics over the mask, when a depth map is known.
     pub depth: Option<DepthStats>,
+    /// Where the mask came from (recorded per frame in the video twin).
+    pub mask_source: Option<dtr1_twin::MaskSource>,
 }
 
 impl FrameDetection {
@@ -89,6 +91,7 @@ impl FrameDetection {
             mask: det.mask.clone(),
             lab: (n > 0).then(|| sum.map(|s| s / n as f64)),
             depth,
+            mask_source: crate::builder::mask_source(&det.mask_source),
         })
     }
 }
@@ -178,6 +181,8 @@ pub struct Observation {
     pub centroid: [f64; 2],
     /// Tight box `[x1, y1, x2, y2]`.
     pub bbox: Bbox,
+    /// Where the mask came from.
+    pub mask_source: Option<dtr1_twin::MaskSource>,
 }
 
 /// A finished track: a persistent id and the frames it was seen in.
@@ -321,6 +326,7 @@ impl Tracker {
                     lab: d.lab,
                     depth: d.depth,
                     mask: d.mask,
+                    mask_source: d.mask_source,
                 })
             })
             .collect();
@@ -525,6 +531,7 @@ pub fn build_twin(
                 let mut fo = FrameObject::from_mask(o.mask.clone());
                 fo.centroid = Some([r2(o.centroid[0]), r2(o.centroid[1])]);
                 fo.depth = o.depth;
+                fo.mask_source = o.mask_source;
                 (f, fo)
             })
             .collect();

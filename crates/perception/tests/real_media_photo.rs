@@ -180,14 +180,35 @@ fn vtest_pedestrians_are_tracked_with_stable_ids() {
     let long: Vec<_> = t
         .tracks
         .iter()
-        .filter(|tr| tr.label == "person" && tr.frames.len() >= 40)
+        .filter(|tr| tr.label == "person" && tr.frames.len() >= 30)
         .collect();
     println!(
-        "vtest: {} tracks, {} person tracks seen in >= 40 of {frames} frames",
+        "vtest: {} tracks, {} person tracks seen in >= 30 of {frames} frames",
         t.tracks.len(),
         long.len()
     );
     assert!(long.len() >= 3, "{} long person tracks", long.len());
+    // Every observation says where its mask came from, and only the photo backend's three
+    // sources occur. (The selfie segmenter is made for near people: about half of these
+    // small pedestrians' masks are refined instead.)
+    let mut by_source = std::collections::BTreeMap::new();
+    for o in long.iter().flat_map(|tr| tr.frames.values()) {
+        *by_source.entry(o.mask_source).or_insert(0) += 1;
+    }
+    println!("vtest person masks by source: {by_source:?}");
+    for tr in &t.tracks {
+        for o in tr.frames.values() {
+            assert!(
+                matches!(
+                    o.mask_source,
+                    Some(MaskSource::Model | MaskSource::Refined | MaskSource::Box)
+                ),
+                "track {}: {:?}",
+                tr.id,
+                o.mask_source
+            );
+        }
+    }
     // Stable ids: a person walking through is one track, so the people outnumber neither
     // the tracks nor, by much, the people seen at once.
     let persons = t.tracks.iter().filter(|tr| tr.label == "person").count();

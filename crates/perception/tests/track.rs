@@ -30,6 +30,7 @@ fn det(label: &str, lab: [f64; 3], mask: Rle) -> FrameDetection {
         mask,
         lab: Some(lab),
         depth: None,
+        mask_source: None,
     }
 }
 

@@ -411,6 +411,9 @@ pub struct FrameObject {
     /// Relative depth over the mask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<DepthStats>,
+    /// Where this frame's mask came from (absent in twins that predate the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_source: Option<MaskSource>,
 }
 
 impl FrameObject {
@@ -422,6 +425,7 @@ impl FrameObject {
             centroid: mask.centroid(),
             mask: Some(mask),
             depth: None,
+            mask_source: None,
         }
     }
 }
