@@ -1362,7 +1362,7 @@ fn bench(
         a.max_new_tokens,
         secs(load_ms)
     );
-    s += "| run | twin build | prompt tokens | generation | generated tokens | tok/s | total |\n|---|---|---|---|---|---|---|\n";
+    s += "| run | twin build | prompt tokens | generation (prefill + decode) | generated tokens | tok/s incl. prefill | total |\n|---|---|---|---|---|---|---|\n";
     let cell = |n: Option<usize>| n.map_or("-".into(), |n| n.to_string());
     let tps = |t: &Timings| {
         t.generated_tokens.map_or("-".into(), |n| {

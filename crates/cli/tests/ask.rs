@@ -570,7 +570,7 @@ fn bench_prints_the_latency_table() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(
-        t.contains("| run | twin build | prompt tokens | generation |"),
+        t.contains("| run | twin build | prompt tokens | generation (prefill + decode) |"),
         "{t}"
     );
     assert!(t.contains("| median |"), "{t}");
