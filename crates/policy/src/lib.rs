@@ -11,6 +11,7 @@ pub mod int8;
 pub mod logprobs;
 pub mod lora;
 pub mod model;
+pub mod ops;
 pub mod remote;
 pub mod tokenizer;
 

@@ -10,7 +10,7 @@
 //! not shift RoPE) and an additive mask hides padded keys. The KV cache stores keys already
 //! rotated, shape `(batch, n_kv_heads, time, head_dim)`.
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 
 use crate::error::{PolicyError, Result};
 use crate::int8::Int8Weight;
@@ -228,6 +228,20 @@ impl Linear {
         let rows = x.elem_count() / in_dim;
         // A 2-D matmul against the transposed weight avoids materialising Wᵀ.
         let x2 = x.reshape((rows, in_dim))?;
+        let mut out_dims = dims;
+        *out_dims.last_mut().expect("non-empty") = self.out_dim();
+        if let (true, false, Some(l)) = (adapter, infer, &self.lora) {
+            // Training: one fused node keeps the graph (and its memory) small.
+            let y = crate::ops::lora_linear(
+                &x2,
+                &self.weight,
+                self.bias.as_ref(),
+                l.a.as_tensor(),
+                l.b.as_tensor(),
+                l.scale,
+            )?;
+            return Ok(y.reshape(out_dims)?);
+        }
         let mut y = match (&self.quant, int8) {
             (Some(q), true) => q.matmul(&x2)?,
             _ => frozen_matmul(&x2, &self.weight)?,
@@ -237,18 +251,13 @@ impl Linear {
         }
         if adapter {
             if let Some(l) = &self.lora {
-                let (a, b) = if infer {
-                    // Detached: sampling must not build an autograd graph.
-                    (l.a.as_tensor().detach(), l.b.as_tensor().detach())
-                } else {
-                    (l.a.as_tensor().clone(), l.b.as_tensor().clone())
-                };
+                // Inference only here (training returned above): detached, so sampling
+                // builds no autograd graph.
+                let (a, b) = (l.a.as_tensor().detach(), l.b.as_tensor().detach());
                 let delta = x2.matmul(&a.t()?)?.matmul(&b.t()?)?;
                 y = (y + (delta * l.scale)?)?;
             }
         }
-        let mut out_dims = dims;
-        *out_dims.last_mut().expect("non-empty") = self.out_dim();
         Ok(y.reshape(out_dims)?)
     }
 }
@@ -490,11 +499,9 @@ pub struct Model {
     inv_freq: Tensor,
 }
 
-/// Composed RMSNorm (the fused candle kernel has no backward).
+/// Differentiable RMSNorm (candle's fused kernel has no backward; ours does).
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-    let y = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
-    Ok(y.broadcast_mul(w)?)
+    crate::ops::rms_norm(x, w, eps)
 }
 
 /// Rotate `x` `(b, h, t, hd)` by angles whose cos/sin are `(b, 1, t, hd/2)`.
@@ -790,8 +797,8 @@ impl Model {
         let att = if fused {
             candle_nn::ops::softmax_last_dim(&att)?
         } else {
-            // Composed softmax: differentiable, unlike softmax_last_dim.
-            candle_nn::ops::softmax(&att, D::Minus1)?
+            // Ours has a backward, unlike candle_nn's softmax_last_dim.
+            crate::ops::softmax_last_dim(&att)?
         };
         Ok(att
             .matmul(v)?
@@ -814,15 +821,14 @@ impl Model {
             .gate
             .forward_impl(&h, adapter, mode.infer, mode.int8)?;
         let u = layer.up.forward_impl(&h, adapter, mode.infer, mode.int8)?;
-        let silu = if fused {
-            candle_nn::ops::silu(&g)?
+        let gated = if fused {
+            (candle_nn::ops::silu(&g)? * u)?
         } else {
-            // SiLU composed as g * sigmoid(g) via exp so the backward is exact.
-            (&g / (g.neg()?.exp()? + 1.0)?)?
+            crate::ops::silu_mul(&g, &u)?
         };
         layer
             .down
-            .forward_impl(&(silu * u)?, adapter, mode.infer, mode.int8)
+            .forward_impl(&gated, adapter, mode.infer, mode.int8)
     }
 
     /// RoPE angles `(b, 1, t, hd/2)` as (cos, sin) for per-token positions `(b, t)`.
