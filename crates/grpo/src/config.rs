@@ -39,8 +39,9 @@ pub struct LoraSection {
     pub rank: usize,
     /// ΔW = (alpha / r) · B A.
     pub alpha: f64,
-    /// Dropout on the adapter input during training. Only 0 is accepted for now (see
-    /// [`TrainConfig::validate`]); the key exists so PEFT configurations map one to one.
+    /// Dropout on the adapter input during training (PEFT `lora_dropout`), in `[0, 1)`. Masks
+    /// are drawn from the seed, step and group, so `--resume` stays exact; sampling, old
+    /// log-probs (μ > 1) and the adapter-off reference run without it.
     pub dropout: f64,
     /// PEFT module names to adapt: any of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj,
     /// down_proj.
@@ -340,13 +341,8 @@ impl TrainConfig {
         if !(l.alpha.is_finite() && l.alpha > 0.0) {
             return bad(format!("lora.alpha = {} must be > 0", l.alpha));
         }
-        if l.dropout != 0.0 {
-            // Dropout needs a seeded mask per step to keep resume exact; until that exists the
-            // key is refused rather than silently ignored.
-            return bad(format!(
-                "lora.dropout = {}: adapter dropout is not implemented; set it to 0",
-                l.dropout
-            ));
+        if !(0.0..1.0).contains(&l.dropout) {
+            return bad(format!("lora.dropout = {} must be in [0, 1)", l.dropout));
         }
         if l.targets.is_empty() {
             return bad("lora.targets is empty: nothing would be trained".into());

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Tensor;
-use dtr1_policy::{completion_logprobs, LoraConfig, Model};
+use dtr1_policy::{completion_logprobs, LoraConfig, LoraDropout, Model};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -140,7 +140,14 @@ pub fn train_sft(
             .map(|&i| (kept[i].prompt.clone(), kept[i].completion.clone()))
             .collect();
         let ntok: usize = batch.iter().map(|(_, c)| c.len()).sum();
-        let lps = completion_logprobs(model, &batch, true, 32)?;
+        // Masks per update, from the SFT seed: a resumed run draws the same ones.
+        model.lora_dropout = (cfg.lora.dropout > 0.0).then(|| LoraDropout {
+            p: cfg.lora.dropout as f32,
+            seed: crate::trainer::mix(s.seed ^ 0x5F7_D20F, state.step as u64),
+        });
+        let lps = completion_logprobs(model, &batch, true, 32);
+        model.lora_dropout = None;
+        let lps = lps?;
         let sums: Vec<Tensor> = lps
             .iter()
             .map(|t| t.sum_all())

@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use candle_core::{Tensor, Var};
 use dtr1_policy::{
-    generate_group, group_logprobs, Kernels, LoraConfig, Model, SamplingParams, Tokenizer,
+    generate_group, group_logprobs, Kernels, LoraConfig, LoraDropout, Model, SamplingParams,
+    Tokenizer,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -412,12 +413,23 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         };
         let mut stats = LossStats::default();
         let mut kl_tokens = 0usize;
-        for _epoch in 0..g.mu {
+        for epoch in 0..g.mu {
             for (gi, ((_, item, _), c)) in groups.iter().zip(&comps).enumerate() {
                 if !needed(&advs[gi]) {
                     continue;
                 }
-                let lp = group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk)?;
+                // LoRA dropout masks per (step, epoch, group): a resumed run draws the same.
+                let p = self.cfg.lora.dropout;
+                self.model.lora_dropout = (p > 0.0).then(|| LoraDropout {
+                    p: p as f32,
+                    seed: mix(
+                        mix(mix(g.seed ^ 0xD50F, step as u64), epoch as u64),
+                        gi as u64,
+                    ),
+                });
+                let lp = group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk);
+                self.model.lora_dropout = None;
+                let lp = lp?;
                 let olds: Vec<Tensor> = match &old {
                     Some(o) => o[gi].clone(),
                     None => lp.iter().map(|t| t.detach()).collect(),

@@ -164,7 +164,10 @@ fn killed_and_resumed_run_equals_uninterrupted() {
         RewardConfig::default(),
     )
     .unwrap();
-    let cfg = config(6, 2);
+    // With LoRA dropout on: its masks come from the seeds, so the resumed run must redraw
+    // exactly the masks the uninterrupted one drew.
+    let mut cfg = config(6, 2);
+    cfg.lora.dropout = 0.2;
     let whole = dir.path().join("whole");
     let mut a = GrpoTrainer::new(
         tiny(tok.vocab_size()),
@@ -203,7 +206,8 @@ fn killed_and_resumed_run_equals_uninterrupted() {
     )
     .is_err());
     // … and a resume with another configuration is refused.
-    let other = config(7, 2);
+    let mut other = config(7, 2);
+    other.lora.dropout = 0.2;
     let err = GrpoTrainer::new(tiny(tok.vocab_size()), &tok, &env, other, &cut, None, true)
         .err()
         .expect("different config refused");
@@ -220,6 +224,21 @@ fn killed_and_resumed_run_equals_uninterrupted() {
     let ta = adapter_tensors(&dtr1_grpo::sft::latest_adapter(&whole).unwrap());
     let tc = adapter_tensors(&dtr1_grpo::sft::latest_adapter(&cut).unwrap());
     assert_eq!(ta, tc, "resumed adapter differs from the uninterrupted one");
+    // Dropout did act: the same run without it ends elsewhere.
+    let plain = dir.path().join("plain");
+    let mut d = GrpoTrainer::new(
+        tiny(tok.vocab_size()),
+        &tok,
+        &env,
+        config(6, 2),
+        &plain,
+        None,
+        false,
+    )
+    .unwrap();
+    d.run(None, false).unwrap();
+    let td = adapter_tensors(&dtr1_grpo::sft::latest_adapter(&plain).unwrap());
+    assert_ne!(ta, td, "lora.dropout = 0.2 changed nothing");
     // The metrics file holds each step once.
     let steps: Vec<u64> = std::fs::read_to_string(cut.join("metrics.jsonl"))
         .unwrap()

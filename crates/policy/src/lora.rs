@@ -54,7 +54,8 @@ pub struct PeftConfig {
     pub r: usize,
     /// Alpha.
     pub lora_alpha: f64,
-    /// Dropout (not applied by this crate; written as 0).
+    /// Dropout used while training (written from the model's [`crate::LoraDropout`] when set;
+    /// informational on load).
     #[serde(default)]
     pub lora_dropout: f64,
     /// Module names (`q_proj`, ...).
@@ -211,7 +212,7 @@ impl Model {
             task_type: Some("CAUSAL_LM".into()),
             r: cfg.rank,
             lora_alpha: cfg.alpha,
-            lora_dropout: 0.0,
+            lora_dropout: self.lora_dropout.map(|d| d.p as f64).unwrap_or(0.0),
             target_modules: cfg.targets.iter().map(|t| t.peft_name().into()).collect(),
             layers_to_transform: cfg.layers.clone(),
             bias: Some("none".into()),

@@ -164,13 +164,39 @@ struct Mode {
     infer: bool,
     /// Use 8-bit weights where present.
     int8: bool,
+    /// LoRA dropout `(p, seed)` for this block and part of the batch (training only).
+    dropout: Option<(f32, u64)>,
 }
 
 impl Mode {
-    const EXACT: Mode = Mode {
-        infer: false,
-        int8: false,
-    };
+    /// The dropout seed of one target module.
+    fn drop(&self, t: Target) -> Option<(f32, u64)> {
+        let ti = Target::ALL.iter().position(|&x| x == t).unwrap_or(0) as u64;
+        self.dropout.map(|(p, seed)| (p, mix(seed, ti)))
+    }
+}
+
+/// A 64-bit mix (splitmix64's finaliser) for deriving independent seeds.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b
+        .wrapping_add(0x9E37_79B9_7F4A_7C15)
+        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// LoRA dropout while training (PEFT's `lora_dropout`): each adapted linear drops inputs of
+/// its adapter branch with probability `p`, with masks derived from `seed`, the block, the
+/// module and the part of the batch — so a run resumed with the same seeds draws the same
+/// masks. Set it before each training forward (the GRPO and SFT trainers do, per step and
+/// group); sampling and the adapter-off reference never use it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoraDropout {
+    /// Drop probability in `[0, 1)`.
+    pub p: f32,
+    /// Seed of this forward pass.
+    pub seed: u64,
 }
 
 /// A frozen linear layer (`y = x Wᵀ + b`) with an optional LoRA adapter.
@@ -218,11 +244,19 @@ impl Linear {
     /// [`Linear::forward`] with a choice of kernels.
     pub fn forward_with(&self, x: &Tensor, adapter: bool, kernels: Kernels) -> Result<Tensor> {
         let infer = kernels == Kernels::Quantized;
-        self.forward_impl(x, adapter, infer, infer)
+        self.forward_impl(x, adapter, infer, infer, None)
     }
 
-    /// `infer`: no gradient (adapters detached); `int8`: use the 8-bit weight if present.
-    fn forward_impl(&self, x: &Tensor, adapter: bool, infer: bool, int8: bool) -> Result<Tensor> {
+    /// `infer`: no gradient (adapters detached); `int8`: use the 8-bit weight if present;
+    /// `dropout`: LoRA dropout `(p, seed)` while training.
+    fn forward_impl(
+        &self,
+        x: &Tensor,
+        adapter: bool,
+        infer: bool,
+        int8: bool,
+        dropout: Option<(f32, u64)>,
+    ) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = *dims.last().expect("linear input has at least one dim");
         let rows = x.elem_count() / in_dim;
@@ -239,6 +273,7 @@ impl Linear {
                 l.a.as_tensor(),
                 l.b.as_tensor(),
                 l.scale,
+                dropout,
             )?;
             return Ok(y.reshape(out_dims)?);
         }
@@ -496,6 +531,8 @@ pub struct Model {
     pub lm_head: Option<Tensor>,
     /// The output projection in 8-bit blocks, for [`Kernels::Quantized`].
     pub output_quant: Option<Int8Weight>,
+    /// LoRA dropout for training forwards; `None` disables it.
+    pub lora_dropout: Option<LoraDropout>,
     inv_freq: Tensor,
 }
 
@@ -550,6 +587,7 @@ impl Model {
             norm,
             lm_head,
             output_quant: None,
+            lora_dropout: None,
             inv_freq,
         })
     }
@@ -694,13 +732,15 @@ impl Model {
         // the weights; a prefill is compute-bound, where the f32 GEMM is faster. Deciding by
         // step kind, not by row count, keeps every sequence's result independent of what
         // else is in its batch.
-        let mode = Mode {
+        let base = Mode {
             infer,
             int8: infer && t == 1,
+            dropout: None,
         };
         let fused_below = self.first_adapted_layer(adapter);
         for (li, layer) in self.layers.iter().enumerate() {
             let fused = infer || li < fused_below;
+            let mode = if infer { base } else { self.train_mode(li, 0) };
             let h = self.norm(&x, &layer.attn_norm, fused)?;
             let (q, mut k, mut v) = self.qkv(layer, &h, &cos, &sin, adapter, mode)?;
             if let Some(c) = cache.as_deref_mut() {
@@ -711,13 +751,32 @@ impl Model {
             } else {
                 self.attend(&q, &k, &v, mask, fused)?
             };
-            x = (x + layer.o.forward_impl(&y, adapter, mode.infer, mode.int8)?)?;
+            x = (x + layer.o.forward_impl(
+                &y,
+                adapter,
+                mode.infer,
+                mode.int8,
+                mode.drop(Target::O),
+            )?)?;
             x = (&x + self.mlp(layer, &x, adapter, fused, mode)?)?;
         }
         if let Some(c) = cache {
             c.len = past + t;
         }
         self.norm(&x, &self.norm, infer)
+    }
+
+    /// The mode of a training forward through block `li`, `part` telling apart the pieces of
+    /// one pass (a group's prompt and its completions) so their dropout masks differ.
+    fn train_mode(&self, li: usize, part: u64) -> Mode {
+        Mode {
+            infer: false,
+            int8: false,
+            dropout: self
+                .lora_dropout
+                .filter(|d| d.p > 0.0)
+                .map(|d| (d.p, mix(mix(d.seed, li as u64), part))),
+        }
     }
 
     /// Index of the lowest block whose linears carry an adapter that is switched on
@@ -758,9 +817,15 @@ impl Model {
         let cfg = &self.config;
         let (b, t, _) = h.dims3()?;
         let (nh, nkv, hd) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim());
-        let q = layer.q.forward_impl(h, adapter, mode.infer, mode.int8)?;
-        let k = layer.k.forward_impl(h, adapter, mode.infer, mode.int8)?;
-        let v = layer.v.forward_impl(h, adapter, mode.infer, mode.int8)?;
+        let q = layer
+            .q
+            .forward_impl(h, adapter, mode.infer, mode.int8, mode.drop(Target::Q))?;
+        let k = layer
+            .k
+            .forward_impl(h, adapter, mode.infer, mode.int8, mode.drop(Target::K))?;
+        let v = layer
+            .v
+            .forward_impl(h, adapter, mode.infer, mode.int8, mode.drop(Target::V))?;
         let q = q.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
         let k = k.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
         let v = v.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
@@ -817,18 +882,25 @@ impl Model {
         mode: Mode,
     ) -> Result<Tensor> {
         let h = self.norm(x, &layer.mlp_norm, fused)?;
-        let g = layer
-            .gate
-            .forward_impl(&h, adapter, mode.infer, mode.int8)?;
-        let u = layer.up.forward_impl(&h, adapter, mode.infer, mode.int8)?;
+        let g =
+            layer
+                .gate
+                .forward_impl(&h, adapter, mode.infer, mode.int8, mode.drop(Target::Gate))?;
+        let u = layer
+            .up
+            .forward_impl(&h, adapter, mode.infer, mode.int8, mode.drop(Target::Up))?;
         let gated = if fused {
             (candle_nn::ops::silu(&g)? * u)?
         } else {
             crate::ops::silu_mul(&g, &u)?
         };
-        layer
-            .down
-            .forward_impl(&gated, adapter, mode.infer, mode.int8)
+        layer.down.forward_impl(
+            &gated,
+            adapter,
+            mode.infer,
+            mode.int8,
+            mode.drop(Target::Down),
+        )
     }
 
     /// RoPE angles `(b, 1, t, hd/2)` as (cos, sin) for per-token positions `(b, t)`.
@@ -891,8 +963,10 @@ impl Model {
             let fused = li < fused_below;
             let hp = self.norm(&xp, &layer.attn_norm, fused)?;
             let hc = self.norm(&xc, &layer.attn_norm, fused)?;
-            let (qp, kp, vp) = self.qkv(layer, &hp, &pcos, &psin, adapter, Mode::EXACT)?;
-            let (qc, kc, vc) = self.qkv(layer, &hc, &ccos, &csin, adapter, Mode::EXACT)?;
+            let (qp, kp, vp) =
+                self.qkv(layer, &hp, &pcos, &psin, adapter, self.train_mode(li, 1))?;
+            let (qc, kc, vc) =
+                self.qkv(layer, &hc, &ccos, &csin, adapter, self.train_mode(li, 2))?;
             let (_, nkv, _, hd) = kp.dims4()?;
             // `contiguous`: cat of a broadcast view comes back with transposed strides, which
             // candle's batched matmul rejects.
@@ -900,10 +974,17 @@ impl Model {
             let vall = Tensor::cat(&[&vp.broadcast_as((g, nkv, p, hd))?, &vc], 2)?.contiguous()?;
             let yp = self.attend(&qp, &kp, &vp, Some(&pmask), fused)?;
             let yc = self.attend(&qc, &kall, &vall, Some(&cmask), fused)?;
-            xp = (xp + layer.o.forward(&yp, adapter)?)?;
-            xc = (xc + layer.o.forward(&yc, adapter)?)?;
-            xp = (&xp + self.mlp(layer, &xp, adapter, fused, Mode::EXACT)?)?;
-            xc = (&xc + self.mlp(layer, &xc, adapter, fused, Mode::EXACT)?)?;
+            let (mp, mc) = (self.train_mode(li, 1), self.train_mode(li, 2));
+            xp = (xp
+                + layer
+                    .o
+                    .forward_impl(&yp, adapter, false, false, mp.drop(Target::O))?)?;
+            xc = (xc
+                + layer
+                    .o
+                    .forward_impl(&yc, adapter, false, false, mc.drop(Target::O))?)?;
+            xp = (&xp + self.mlp(layer, &xp, adapter, fused, self.train_mode(li, 1))?)?;
+            xc = (&xc + self.mlp(layer, &xc, adapter, fused, self.train_mode(li, 2))?)?;
         }
         let last = self.norm(&xp.narrow(1, p - 1, 1)?.squeeze(0)?, &self.norm, false)?;
         let hc = self.norm(&xc, &self.norm, false)?;

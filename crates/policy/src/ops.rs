@@ -180,6 +180,11 @@ impl CustomOp2 for RmsNorm {
 /// `x Wᵀ (+ bias) + scale · (x Aᵀ) Bᵀ` for a frozen `W (out, in)` and trainable LoRA factors
 /// `A (r, in)`, `B (out, r)`; `x` is `(rows, in)`. One node instead of four in the graph
 /// (and no `(rows, out)` intermediates kept): the backward recomputes the rank-`r` product.
+///
+/// `dropout = Some((p, seed))` applies LoRA dropout (PEFT's `lora_dropout`) to the adapter's
+/// input: `x ⊙ m / (1 − p)` with a Bernoulli mask drawn from `seed` — regenerated in the
+/// backward pass rather than stored, and the same on every run with the same seed, so a
+/// resumed training run draws exactly the masks the uninterrupted one did.
 pub fn lora_linear(
     x: &Tensor,
     w: &Tensor,
@@ -187,11 +192,20 @@ pub fn lora_linear(
     a: &Tensor,
     b: &Tensor,
     scale: f64,
+    dropout: Option<(f32, u64)>,
 ) -> Result<Tensor> {
+    if let Some((p, _)) = dropout {
+        if !(0.0..1.0).contains(&p) {
+            return Err(crate::PolicyError::InvalidArgument(format!(
+                "LoRA dropout {p} must be in [0, 1)"
+            )));
+        }
+    }
     let op = LoraLinear {
         w: w.clone(),
         bias: bias.cloned(),
         scale,
+        dropout: dropout.filter(|&(p, _)| p > 0.0),
     };
     Ok(x.contiguous()?
         .apply_op3(&a.contiguous()?, &b.contiguous()?, op)?)
@@ -201,6 +215,25 @@ struct LoraLinear {
     w: Tensor,
     bias: Option<Tensor>,
     scale: f64,
+    dropout: Option<(f32, u64)>,
+}
+
+impl LoraLinear {
+    /// The adapter's input: `x`, or `x ⊙ m / (1 − p)` under dropout.
+    fn adapter_input(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self.dropout {
+            None => Ok(x.clone()),
+            Some((p, seed)) => {
+                use rand::{Rng, SeedableRng};
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let keep = 1.0 / (1.0 - p);
+                let m: Vec<f32> = (0..x.elem_count())
+                    .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
+                    .collect();
+                x * Tensor::from_vec(m, x.shape(), x.device())?
+            }
+        }
+    }
 }
 
 fn tensor_of(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Tensor> {
@@ -228,7 +261,7 @@ impl CustomOp3 for LoraLinear {
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }
-        let delta = x.matmul(&a.t()?)?.matmul(&b.t()?)?;
+        let delta = self.adapter_input(&x)?.matmul(&a.t()?)?.matmul(&b.t()?)?;
         let y = (y + (delta * self.scale)?)?;
         let shape = y.shape().clone();
         Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
@@ -243,10 +276,19 @@ impl CustomOp3 for LoraLinear {
         g: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (x, a, b, g) = (x.detach(), a.detach(), b.detach(), g.detach());
+        let xd = self.adapter_input(&x)?;
         let gb = g.matmul(&b)?; // (rows, r)
-        let dx = (g.matmul(&self.w)? + (gb.matmul(&a)? * self.scale)?)?;
-        let da = (gb.t()?.matmul(&x)? * self.scale)?;
-        let u = x.matmul(&a.t()?)?; // (rows, r)
+                                // Through the adapter branch the input gradient passes the same dropout mask:
+                                // d(x ⊙ m)/dx · v = v ⊙ m, i.e. the branch's gradient re-masked.
+        let dxa = if self.dropout.is_some() {
+            let ones = Tensor::ones_like(&x)?;
+            (gb.matmul(&a)? * self.adapter_input(&ones)?)?
+        } else {
+            gb.matmul(&a)?
+        };
+        let dx = (g.matmul(&self.w)? + (dxa * self.scale)?)?;
+        let da = (gb.t()?.matmul(&xd)? * self.scale)?;
+        let u = xd.matmul(&a.t()?)?; // (rows, r)
         let db = (g.t()?.matmul(&u)? * self.scale)?;
         Ok((Some(dx), Some(da), Some(db)))
     }

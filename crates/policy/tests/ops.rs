@@ -125,7 +125,7 @@ fn lora_linear_matches_composed() {
         let bias = with_bias.then_some(&bias);
         check(
             &[var(&[5, 8], 8), var(&[3, 8], 9), var(&[6, 3], 10)],
-            |t| ops::lora_linear(&t[0], &w, bias, &t[1], &t[2], 0.7).unwrap(),
+            |t| ops::lora_linear(&t[0], &w, bias, &t[1], &t[2], 0.7, None).unwrap(),
             |t| {
                 let mut y = t[0].matmul(&w.t().unwrap()).unwrap();
                 if let Some(b) = bias {
@@ -140,5 +140,122 @@ fn lora_linear_matches_composed() {
             },
             "lora_linear",
         );
+    }
+}
+
+/// `Σ lora_linear(x, …) ⊙ probe` as a plain number, for finite differences.
+fn lora_objective(
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    w: &Tensor,
+    probe: &Tensor,
+    seed: u64,
+) -> f64 {
+    let y = ops::lora_linear(x, w, None, a, b, 0.7, Some((0.4, seed))).unwrap();
+    (y * probe)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap() as f64
+}
+
+#[test]
+fn lora_dropout_is_seeded_and_its_gradient_matches_finite_differences() {
+    let w = var(&[6, 8], 11).as_tensor().detach();
+    let (x, a, b) = (var(&[5, 8], 12), var(&[3, 8], 13), var(&[6, 3], 14));
+    let probe = var(&[5, 6], 15).as_tensor().detach();
+    let f = |seed| {
+        ops::lora_linear(
+            x.as_tensor(),
+            &w,
+            None,
+            a.as_tensor(),
+            b.as_tensor(),
+            0.7,
+            Some((0.4, seed)),
+        )
+        .unwrap()
+    };
+    // Same seed, same masks; another seed, other masks; p = 0 is no dropout.
+    close(&f(1), &f(1), "same seed");
+    let diff = (f(1) - f(2))
+        .unwrap()
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(diff > 1e-3, "different seeds gave the same output");
+    let p0 = ops::lora_linear(
+        x.as_tensor(),
+        &w,
+        None,
+        a.as_tensor(),
+        b.as_tensor(),
+        0.7,
+        Some((0.0, 1)),
+    )
+    .unwrap();
+    let none = ops::lora_linear(
+        x.as_tensor(),
+        &w,
+        None,
+        a.as_tensor(),
+        b.as_tensor(),
+        0.7,
+        None,
+    )
+    .unwrap();
+    close(&p0, &none, "p = 0");
+    assert!(ops::lora_linear(
+        x.as_tensor(),
+        &w,
+        None,
+        a.as_tensor(),
+        b.as_tensor(),
+        0.7,
+        Some((1.0, 1))
+    )
+    .is_err());
+
+    // The objective is linear in each input separately, so central differences are exact up
+    // to float rounding: check a few entries of every input's gradient.
+    let y = (f(7) * &probe).unwrap().sum_all().unwrap();
+    let grads = y.backward().unwrap();
+    for (vi, v) in [&x, &a, &b].into_iter().enumerate() {
+        let g = grads
+            .get(v)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let base = v
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for idx in [0, base.len() / 2, base.len() - 1] {
+            let shifted = |d: f32| {
+                let mut vals = base.clone();
+                vals[idx] += d;
+                Tensor::from_vec(vals, v.as_tensor().shape(), &Device::Cpu).unwrap()
+            };
+            let obj = |t: Tensor| match vi {
+                0 => lora_objective(&t, a.as_tensor(), b.as_tensor(), &w, &probe, 7),
+                1 => lora_objective(x.as_tensor(), &t, b.as_tensor(), &w, &probe, 7),
+                _ => lora_objective(x.as_tensor(), a.as_tensor(), &t, &w, &probe, 7),
+            };
+            let fd = (obj(shifted(0.05)) - obj(shifted(-0.05))) / 0.1;
+            assert!(
+                (fd - g[idx] as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                "input {vi}[{idx}]: finite difference {fd} vs autograd {}",
+                g[idx]
+            );
+        }
     }
 }
