@@ -143,7 +143,7 @@ pub fn train_sft(
         // Masks per update, from the SFT seed: a resumed run draws the same ones.
         model.lora_dropout = (cfg.lora.dropout > 0.0).then(|| LoraDropout {
             p: cfg.lora.dropout as f32,
-            seed: crate::trainer::mix(s.seed ^ 0x5F7_D20F, state.step as u64),
+            seed: mix(s.seed ^ 0x5F7_D20F, state.step as u64),
         });
         let lps = completion_logprobs(model, &batch, true, 32);
         model.lora_dropout = None;

@@ -32,16 +32,8 @@ use crate::error::{GrpoError, Result};
 use crate::loss::{grpo_loss, CompletionTerms, LossStats};
 use crate::optim::{lr_at, AdamW, GradAccumulator};
 
-/// Mix seeds into a well-spread 64-bit value (SplitMix64 finaliser), so nearby steps and
-/// groups get unrelated sampling streams.
-pub fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(0x632B_E59B_D9B4_E019);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// The seed mixer shared with the policy crate (its LoRA-dropout masks derive from it too).
+pub use dtr1_policy::mix;
 
 /// The item index at position `pos` of an endless stream of seeded per-epoch permutations
 /// of `0..n`.

@@ -21,7 +21,7 @@ pub use gguf::GgufFile;
 pub use hf::load_hf_dir;
 pub use logprobs::{completion_logprobs, completion_logprobs_naive, group_logprobs};
 pub use lora::LoraConfig;
-pub use model::{Kernels, KvCache, LoraDropout, Model, ModelConfig, Target};
+pub use model::{mix, Kernels, KvCache, LoraDropout, Model, ModelConfig, Target};
 pub use remote::{LocalPolicy, Policy, RemotePolicy};
 pub use tokenizer::{ChatMessage, Tokenizer};
 

@@ -14,6 +14,7 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::error::{PolicyError, Result};
 use crate::int8::Int8Weight;
+use crate::ops::frozen_matmul;
 
 /// Architecture hyper-parameters, read from checkpoint metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,11 +177,13 @@ impl Mode {
     }
 }
 
-/// A 64-bit mix (splitmix64's finaliser) for deriving independent seeds.
-fn mix(a: u64, b: u64) -> u64 {
+/// Mix seeds into a well-spread 64-bit value (SplitMix64 finaliser), so nearby steps,
+/// groups, blocks and modules get unrelated random streams. The GRPO and SFT trainers derive
+/// their seeds with it as well.
+pub fn mix(a: u64, b: u64) -> u64 {
     let mut z = a ^ b
-        .wrapping_add(0x9E37_79B9_7F4A_7C15)
-        .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x632B_E59B_D9B4_E019);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -294,59 +297,6 @@ impl Linear {
             }
         }
         Ok(y.reshape(out_dims)?)
-    }
-}
-
-/// `x Wᵀ` for a frozen weight `W (out, in)`.
-///
-/// When `x` carries an autograd graph, the product is recorded as [`FrozenMatmul`], whose
-/// backward yields only `∂/∂x`: candle's own matmul backward also computes and keeps a
-/// gradient for `W` — a weight-sized tensor per call, for weights nobody trains (measured:
-/// a GRPO-sized forward+backward grew to 20 GB that way). Without a graph it is the plain
-/// matmul.
-pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if x.track_op() {
-        Ok(x.apply_op1(FrozenMatmul { w: w.clone() })?)
-    } else {
-        Ok(x.matmul(&w.t()?)?)
-    }
-}
-
-/// The custom op behind [`frozen_matmul`] (CPU): forward `x Wᵀ`, backward `g W`.
-struct FrozenMatmul {
-    w: Tensor,
-}
-
-impl candle_core::CustomOp1 for FrozenMatmul {
-    fn name(&self) -> &'static str {
-        "frozen-matmul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let data = storage.as_slice::<f32>()?;
-        let x = match layout.contiguous_offsets() {
-            Some((a, b)) => Tensor::from_slice(&data[a..b], layout.shape(), &Device::Cpu)?,
-            None => candle_core::bail!("frozen-matmul: input must be contiguous"),
-        };
-        let y = x.matmul(&self.w.t()?)?;
-        let shape = y.shape().clone();
-        Ok((
-            candle_core::CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?),
-            shape,
-        ))
-    }
-
-    fn bwd(
-        &self,
-        _arg: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(grad.matmul(&self.w)?))
     }
 }
 
@@ -534,11 +484,6 @@ pub struct Model {
     /// LoRA dropout for training forwards; `None` disables it.
     pub lora_dropout: Option<LoraDropout>,
     inv_freq: Tensor,
-}
-
-/// Differentiable RMSNorm (candle's fused kernel has no backward; ours does).
-fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
-    crate::ops::rms_norm(x, w, eps)
 }
 
 /// Rotate `x` `(b, h, t, hd)` by angles whose cos/sin are `(b, 1, t, hd/2)`.
@@ -800,7 +745,8 @@ impl Model {
                 self.config.rms_norm_eps as f32,
             )?)
         } else {
-            rms_norm(x, w, self.config.rms_norm_eps)
+            // Ours has a backward; candle's fused kernel above has none.
+            crate::ops::rms_norm(x, w, self.config.rms_norm_eps)
         }
     }
 
@@ -963,10 +909,9 @@ impl Model {
             let fused = li < fused_below;
             let hp = self.norm(&xp, &layer.attn_norm, fused)?;
             let hc = self.norm(&xc, &layer.attn_norm, fused)?;
-            let (qp, kp, vp) =
-                self.qkv(layer, &hp, &pcos, &psin, adapter, self.train_mode(li, 1))?;
-            let (qc, kc, vc) =
-                self.qkv(layer, &hc, &ccos, &csin, adapter, self.train_mode(li, 2))?;
+            let (mp, mc) = (self.train_mode(li, 1), self.train_mode(li, 2));
+            let (qp, kp, vp) = self.qkv(layer, &hp, &pcos, &psin, adapter, mp)?;
+            let (qc, kc, vc) = self.qkv(layer, &hc, &ccos, &csin, adapter, mc)?;
             let (_, nkv, _, hd) = kp.dims4()?;
             // `contiguous`: cat of a broadcast view comes back with transposed strides, which
             // candle's batched matmul rejects.
@@ -974,7 +919,6 @@ impl Model {
             let vall = Tensor::cat(&[&vp.broadcast_as((g, nkv, p, hd))?, &vc], 2)?.contiguous()?;
             let yp = self.attend(&qp, &kp, &vp, Some(&pmask), fused)?;
             let yc = self.attend(&qc, &kall, &vall, Some(&cmask), fused)?;
-            let (mp, mc) = (self.train_mode(li, 1), self.train_mode(li, 2));
             xp = (xp
                 + layer
                     .o
@@ -983,8 +927,8 @@ impl Model {
                 + layer
                     .o
                     .forward_impl(&yc, adapter, false, false, mc.drop(Target::O))?)?;
-            xp = (&xp + self.mlp(layer, &xp, adapter, fused, self.train_mode(li, 1))?)?;
-            xc = (&xc + self.mlp(layer, &xc, adapter, fused, self.train_mode(li, 2))?)?;
+            xp = (&xp + self.mlp(layer, &xp, adapter, fused, mp)?)?;
+            xc = (&xc + self.mlp(layer, &xc, adapter, fused, mc)?)?;
         }
         let last = self.norm(&xp.narrow(1, p - 1, 1)?.squeeze(0)?, &self.norm, false)?;
         let hc = self.norm(&xc, &self.norm, false)?;

@@ -21,6 +21,42 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a
     }
 }
 
+/// `x Wᵀ` for a frozen weight `W (out, in)`.
+///
+/// When `x` carries an autograd graph, the product is recorded as [`FrozenMatmul`], whose
+/// backward yields only `∂/∂x`: candle's own matmul backward also computes and keeps a
+/// gradient for `W` — a weight-sized tensor per call, for weights nobody trains (measured:
+/// a GRPO-sized forward+backward grew to 20 GB that way). Without a graph it is the plain
+/// matmul.
+pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if x.track_op() {
+        Ok(x.apply_op1(FrozenMatmul { w: w.clone() })?)
+    } else {
+        Ok(x.matmul(&w.t()?)?)
+    }
+}
+
+/// The custom op behind [`frozen_matmul`]: forward `x Wᵀ`, backward `g W`.
+struct FrozenMatmul {
+    w: Tensor,
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = tensor_of(s, l, self.name())?.matmul(&self.w.t()?)?;
+        let shape = y.shape().clone();
+        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(g.matmul(&self.w)?))
+    }
+}
+
 /// Softmax over the last dimension, differentiable: backward `y ⊙ (g − Σ g⊙y)`.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     Ok(x.contiguous()?.apply_op1(Softmax)?)

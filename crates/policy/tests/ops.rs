@@ -166,7 +166,7 @@ fn lora_dropout_is_seeded_and_its_gradient_matches_finite_differences() {
     let w = var(&[6, 8], 11).as_tensor().detach();
     let (x, a, b) = (var(&[5, 8], 12), var(&[3, 8], 13), var(&[6, 3], 14));
     let probe = var(&[5, 6], 15).as_tensor().detach();
-    let f = |seed| {
+    let call = |dropout| {
         ops::lora_linear(
             x.as_tensor(),
             &w,
@@ -174,10 +174,10 @@ fn lora_dropout_is_seeded_and_its_gradient_matches_finite_differences() {
             a.as_tensor(),
             b.as_tensor(),
             0.7,
-            Some((0.4, seed)),
+            dropout,
         )
-        .unwrap()
     };
+    let f = |seed| call(Some((0.4, seed))).unwrap();
     // Same seed, same masks; another seed, other masks; p = 0 is no dropout.
     close(&f(1), &f(1), "same seed");
     let diff = (f(1) - f(2))
@@ -189,37 +189,12 @@ fn lora_dropout_is_seeded_and_its_gradient_matches_finite_differences() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(diff > 1e-3, "different seeds gave the same output");
-    let p0 = ops::lora_linear(
-        x.as_tensor(),
-        &w,
-        None,
-        a.as_tensor(),
-        b.as_tensor(),
-        0.7,
-        Some((0.0, 1)),
-    )
-    .unwrap();
-    let none = ops::lora_linear(
-        x.as_tensor(),
-        &w,
-        None,
-        a.as_tensor(),
-        b.as_tensor(),
-        0.7,
-        None,
-    )
-    .unwrap();
-    close(&p0, &none, "p = 0");
-    assert!(ops::lora_linear(
-        x.as_tensor(),
-        &w,
-        None,
-        a.as_tensor(),
-        b.as_tensor(),
-        0.7,
-        Some((1.0, 1))
-    )
-    .is_err());
+    close(
+        &call(Some((0.0, 1))).unwrap(),
+        &call(None).unwrap(),
+        "p = 0",
+    );
+    assert!(call(Some((1.0, 1))).is_err());
 
     // The objective is linear in each input separately, so central differences are exact up
     // to float rounding: check a few entries of every input's gradient.
