@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job: set up, build, and run the DT-R1 loop end to end on a small budget —
-# generate TwinBench, SFT cold start on solver traces, a short GRPO run from it, evaluate on
-# the test split (table with 95% CIs), and draw the curves. Everything lands in runs/demo/.
+# generate TwinBench, build a twin from the pixels and measure perception, a short GRPO run
+# from the committed SFT adapter, evaluate on the test split (table with 95% CIs), and draw
+# the curves. Everything lands in runs/demo/.
 #
 #   bash scripts/run.sh          # small budget (minutes on 2 cores)
-#   bash scripts/run.sh --full   # the documented full configuration (hours)
+#   bash scripts/run.sh --full   # the committed adapter's recipe: SFT, then GRPO (hours)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 full=0
@@ -19,36 +20,43 @@ mkdir -p "$out"
 # The shipped example twin, in the compact form the policy reads.
 $dtr1 twin examples/desk.twin.json
 
+sft_adapter=adapters/dtr1-smollm2-135m-sft
 if [ "$full" = 1 ]; then
-  scenes=200; clips=40; limit=0; per_task=0
-  sft_cfg=examples/grpo.toml; grpo_cfg=examples/grpo.toml
+  # The documented configuration of the committed adapter: SFT cold start, then GRPO (hours).
+  scenes=300; clips=100; sft_limit=600; per_task=0
+  sft_cfg=adapters/dtr1-smollm2-135m/sft.toml; grpo_cfg=adapters/dtr1-smollm2-135m/grpo.toml
 else
-  scenes=40; clips=10; limit=24; per_task=3
+  # Small budget: a short GRPO run from the committed SFT adapter.
+  scenes=40; clips=10; per_task=4
   cat > "$out/small.toml" <<'TOML'
 [grpo]
-steps = 2
+steps = 3
 prompts_per_step = 2
 group_size = 4
-max_completion_tokens = 48
+max_completion_tokens = 192
+beta = 0.0
 checkpoint_every = 1
-[sft]
-epochs = 1
-batch_size = 4
-checkpoint_every = 2
 [lora]
-rank = 8
-alpha = 16.0
-targets = ["q_proj", "v_proj"]
-top_layers = 6
+rank = 16
+alpha = 32.0
+targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+top_layers = 10
 [optim]
-lr = 5e-4
+lr = 1e-4
 warmup_steps = 1
 TOML
-  sft_cfg=$out/small.toml; grpo_cfg=$out/small.toml
+  grpo_cfg=$out/small.toml
 fi
 
+# TwinBench, and twins built from the pixels alone (perception measured against the truth).
 $dtr1 data generate --out "$out/data" --scenes $scenes --clips $clips
-$dtr1 sft --data "$out/data" --config "$sft_cfg" --out "$out/sft" --limit $limit
-$dtr1 train --data "$out/data" --config "$grpo_cfg" --out "$out/grpo" --init-adapter "$out/sft/adapter" --limit $limit
-$dtr1 eval "$out/data" --split test --answerer policy --adapter "$out/grpo/adapter" --per-task $per_task --out "$out/eval"
-echo "curves: $out/sft/curves.png $out/grpo/curves.png; report: $out/eval/report.md"
+$dtr1 twin "$out/data/images/scene_00001.png" --overlay "$out/twin-scene_00001.png" > "$out/twin-scene_00001.txt"
+$dtr1 perceive-eval "$out/data" --split test --backend pixels --images-only
+
+if [ "$full" = 1 ]; then
+  $dtr1 sft --data "$out/data" --config "$sft_cfg" --out "$out/sft" --limit $sft_limit
+  sft_adapter=$out/sft/adapter
+fi
+$dtr1 train --data "$out/data" --config "$grpo_cfg" --out "$out/grpo" --init-adapter "$sft_adapter"
+$dtr1 eval "$out/data" --split test --answerer policy --adapter "$out/grpo/adapter" --max-tokens 288 --per-task $per_task --out "$out/eval"
+echo "curves: $out/grpo/curves.png; report: $out/eval/report.md; twin overlay: $out/twin-scene_00001.png"

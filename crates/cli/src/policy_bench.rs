@@ -28,6 +28,9 @@ pub struct BenchPolicyArgs {
     /// Only the prefill and decode rows (skip the training rows).
     #[arg(long)]
     pub decode_only: bool,
+    /// Only the GRPO-step row (needs --data): the cost of one training step on a quiet machine.
+    #[arg(long, conflicts_with = "decode_only", requires = "data")]
+    pub grpo_step_only: bool,
     /// Decode rows for the int8 sampling kernels, the exact f32 kernels, or both.
     #[arg(long, value_parser = ["int8", "f32", "both"], default_value = "both")]
     pub kernels: String,
@@ -111,6 +114,11 @@ pub fn run(args: &BenchPolicyArgs) -> Result<()> {
     // Rows are echoed to stderr as they finish, so a long run shows progress.
     let note =
         |r: &(String, String, String)| eprintln!("bench-policy: {} — {} — {}", r.0, r.1, r.2);
+    if let (true, Some(dir)) = (args.grpo_step_only, &args.data) {
+        rows.push(grpo_step_row(&m, &tok, dir)?);
+        note(rows.last().expect("pushed"));
+        return print_table(&rows, threads);
+    }
 
     // Prefill and decode without an adapter (what inference and rollouts of the base do),
     // on the quantised kernels generation uses, then on the exact f32 kernels for comparison.
@@ -205,48 +213,57 @@ pub fn run(args: &BenchPolicyArgs) -> Result<()> {
 
     // One GRPO step on TwinBench (4 prompts × G = 8, ≤ 64 new tokens).
     if let Some(dir) = &args.data {
-        let cfg = dtr1_grpo::TrainConfig::from_toml(
-            "[grpo]\nsteps = 1\nprompts_per_step = 4\ngroup_size = 8\nmax_completion_tokens = 64\ncheckpoint_every = 0\n",
-        )?;
-        let samples = dtr1_grpo::twinbench::load_samples(dir, "train", &[], 0)?;
-        let env = dtr1_grpo::twinbench::TwinBenchEnv::new(
-            samples,
-            &tok,
-            dtr1_grpo::twinbench::RolloutMode::Full,
-            dtr1_reward::RewardConfig::default(),
-        )?;
-        let run = std::env::temp_dir().join(format!("dtr1-bench-grpo-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&run);
-        reset_peak();
-        let mut tr =
-            dtr1_grpo::GrpoTrainer::new(m.clone(), &tok, &env, cfg.clone(), &run, None, false)?;
-        let t = Instant::now();
-        let ms = tr.run(Some(1), false)?;
-        let total = t.elapsed().as_secs_f64();
-        let s = ms.first().context("no step ran")?;
-        let _ = std::fs::remove_dir_all(&run);
-        rows.push((
-            format!(
-                "GRPO step: 4 prompts × G=8, ≤64 new tokens (mean prompt {} tokens, mean completion {:.0}), LoRA r={} {} on top {} blocks, β={}",
-                (0..4)
-                    .map(|k| dtr1_grpo::Environment::item(&env, dtr1_grpo::trainer::data_index(cfg.grpo.seed, dtr1_grpo::Environment::len(&env), k)).map(|i| i.prompt.len()))
-                    .sum::<Result<usize, _>>()? / 4,
-                s.completion_len,
-                cfg.lora.rank,
-                cfg.lora.targets.join(","),
-                cfg.lora.top_layers,
-                cfg.grpo.beta
-            ),
-            format!(
-                "{total:.1} s (rollout {:.1} s at {:.0} tok/s, reward {:.3} s, log-probs + update {:.1} s)",
-                s.t_rollout, s.rollout_tok_s, s.t_reward, s.t_update
-            ),
-            format!("{:.2} GB", peak_gb()),
-        ));
+        rows.push(grpo_step_row(&m, &tok, dir)?);
         note(rows.last().expect("pushed"));
     }
 
     print_table(&rows, threads)
+}
+
+/// One GRPO step on TwinBench (4 prompts × G = 8, ≤ 64 new tokens) with the default
+/// configuration, timed and split into its phases.
+fn grpo_step_row(
+    m: &dtr1_policy::Model,
+    tok: &dtr1_policy::Tokenizer,
+    dir: &std::path::Path,
+) -> Result<(String, String, String)> {
+    let cfg = dtr1_grpo::TrainConfig::from_toml(
+        "[grpo]\nsteps = 1\nprompts_per_step = 4\ngroup_size = 8\nmax_completion_tokens = 64\ncheckpoint_every = 0\n",
+    )?;
+    let samples = dtr1_grpo::twinbench::load_samples(dir, "train", &[], 0)?;
+    let env = dtr1_grpo::twinbench::TwinBenchEnv::new(
+        samples,
+        tok,
+        dtr1_grpo::twinbench::RolloutMode::Full,
+        dtr1_reward::RewardConfig::default(),
+    )?;
+    let run = std::env::temp_dir().join(format!("dtr1-bench-grpo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run);
+    reset_peak();
+    let mut tr = dtr1_grpo::GrpoTrainer::new(m.clone(), tok, &env, cfg.clone(), &run, None, false)?;
+    let t = Instant::now();
+    let ms = tr.run(Some(1), false)?;
+    let total = t.elapsed().as_secs_f64();
+    let s = ms.first().context("no step ran")?;
+    let _ = std::fs::remove_dir_all(&run);
+    Ok((
+        format!(
+            "GRPO step: 4 prompts × G=8, ≤64 new tokens (mean prompt {} tokens, mean completion {:.0}), LoRA r={} {} on top {} blocks, β={}",
+            (0..4)
+                .map(|k| dtr1_grpo::Environment::item(&env, dtr1_grpo::trainer::data_index(cfg.grpo.seed, dtr1_grpo::Environment::len(&env), k)).map(|i| i.prompt.len()))
+                .sum::<Result<usize, _>>()? / 4,
+            s.completion_len,
+            cfg.lora.rank,
+            cfg.lora.targets.join(","),
+            cfg.lora.top_layers,
+            cfg.grpo.beta
+        ),
+        format!(
+            "{total:.1} s (rollout {:.1} s at {:.0} tok/s, reward {:.3} s, log-probs + update {:.1} s)",
+            s.t_rollout, s.rollout_tok_s, s.t_reward, s.t_update
+        ),
+        format!("{:.2} GB", peak_gb()),
+    ))
 }
 
 fn print_table(rows: &[(String, String, String)], threads: usize) -> Result<()> {

@@ -39,7 +39,7 @@ pub struct CommonArgs {
     /// Only these tasks (comma-separated benchmark names; default all six).
     #[arg(long, value_delimiter = ',')]
     pub tasks: Vec<String>,
-    /// Use at most this many samples of the split (0 = all).
+    /// Use at most this many samples of the split (0 = all), taking the tasks in turn.
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
 }

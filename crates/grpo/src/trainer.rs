@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use candle_core::{Tensor, Var};
 use dtr1_policy::{
-    generate_group, group_logprobs, Kernels, LoraConfig, LoraDropout, Model, SamplingParams,
-    Tokenizer,
+    generate_group, group_logprobs, group_logprobs_pair, Kernels, LoraConfig, LoraDropout, Model,
+    SamplingParams, Tokenizer,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -388,7 +388,10 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         } else {
             None
         };
-        let refs: Option<Vec<Vec<Tensor>>> = if g.beta > 0.0 {
+        // With one inner epoch the reference log-probs come out of the policy's own pass,
+        // sharing the blocks below the adapters; with several they are computed once here.
+        let ref_in_pass = g.beta > 0.0 && g.mu == 1;
+        let refs: Option<Vec<Vec<Tensor>>> = if g.beta > 0.0 && !ref_in_pass {
             let mut v = Vec::new();
             for ((_, item, _), c) in groups.iter().zip(&comps) {
                 v.push(group_logprobs(
@@ -419,9 +422,16 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
                         gi as u64,
                     ),
                 });
-                let lp = group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk);
+                let lp = if ref_in_pass {
+                    group_logprobs_pair(&self.model, &item.prompt, c, g.logprob_chunk)
+                        .map(|(on, off)| (on, Some(off)))
+                } else {
+                    group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk)
+                        .map(|on| (on, None))
+                };
                 self.model.lora_dropout = None;
-                let lp = lp?;
+                let (lp, pass_ref) = lp?;
+                let group_ref = pass_ref.as_ref().or(refs.as_ref().map(|r| &r[gi]));
                 let olds: Vec<Tensor> = match &old {
                     Some(o) => o[gi].clone(),
                     None => lp.iter().map(|t| t.detach()).collect(),
@@ -432,7 +442,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
                     .map(|(i, t)| CompletionTerms {
                         logp: t,
                         logp_old: &olds[i],
-                        logp_ref: refs.as_ref().map(|r| &r[gi][i]),
+                        logp_ref: group_ref.map(|r| &r[i]),
                         advantage: advs[gi][i],
                     })
                     .collect();

@@ -65,6 +65,11 @@ pub fn messages(sample: &Sample, twin: &Twin, mode: RolloutMode) -> Vec<ChatMess
 
 /// Read `split` of the dataset at `dir` with each sample's input twin; `tasks` filters
 /// (empty = all six), `limit` caps the number of samples (0 = no cap).
+///
+/// A cap takes the tasks in turn (the first sample of each task in file order, then the
+/// second of each, …) so that a small budget still trains on every benchmark: splits are
+/// written scene by scene, image tasks first, and their first few hundred lines hold no video
+/// sample at all.
 pub fn load_samples(
     dir: &Path,
     split: &str,
@@ -73,17 +78,19 @@ pub fn load_samples(
 ) -> Result<Vec<(Sample, Twin)>> {
     let samples = dtr1_data::dataset::read_split(dir, split)
         .map_err(|e| GrpoError::Environment(format!("{}: {e}", dir.display())))?;
-    let mut out = Vec::new();
-    for s in samples {
-        if !tasks.is_empty() && !tasks.contains(&s.task) {
-            continue;
-        }
+    let chosen = balanced_take(
+        samples
+            .into_iter()
+            .filter(|s| tasks.is_empty() || tasks.contains(&s.task))
+            .collect(),
+        limit,
+        |s| s.task,
+    );
+    let mut out = Vec::with_capacity(chosen.len());
+    for s in chosen {
         let twin = dtr1_prompt::load_input_twin(dir, &s)
             .map_err(|e| GrpoError::Environment(e.to_string()))?;
         out.push((s, twin));
-        if limit > 0 && out.len() == limit {
-            break;
-        }
     }
     if out.is_empty() {
         return Err(GrpoError::Environment(format!(
@@ -92,6 +99,40 @@ pub fn load_samples(
         )));
     }
     Ok(out)
+}
+
+/// At most `limit` samples (0 = all), round-robin over tasks, each task in file order; the
+/// result keeps file order.
+fn balanced_take<T>(samples: Vec<T>, limit: usize, task: impl Fn(&T) -> Task) -> Vec<T> {
+    if limit == 0 || samples.len() <= limit {
+        return samples;
+    }
+    let mut by_task: Vec<(Task, Vec<usize>)> = Vec::new();
+    for (i, s) in samples.iter().enumerate() {
+        let t = task(s);
+        match by_task.iter_mut().find(|(k, _)| *k == t) {
+            Some((_, v)) => v.push(i),
+            None => by_task.push((t, vec![i])),
+        }
+    }
+    let mut keep = vec![false; samples.len()];
+    let (mut taken, mut round) = (0, 0);
+    while taken < limit {
+        for (_, idx) in &by_task {
+            if let Some(&i) = idx.get(round) {
+                if taken < limit {
+                    keep[i] = true;
+                    taken += 1;
+                }
+            }
+        }
+        round += 1;
+    }
+    samples
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(s, k)| k.then_some(s))
+        .collect()
 }
 
 impl<'t> TwinBenchEnv<'t> {
@@ -211,5 +252,40 @@ impl Environment for TwinBenchEnv<'_> {
             format: b.format,
             structure: b.structure,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cap_takes_the_tasks_in_turn_and_keeps_file_order() {
+        use Task::*;
+        // Image tasks first, as generated splits are: a plain prefix would hold no video.
+        let tasks = [
+            ImageReasonseg,
+            ImageVqa,
+            ImageReasonseg,
+            ImageVqa,
+            ImageReasonseg,
+            VideoSummary,
+            VideoVqa,
+            VideoVqa,
+        ];
+        let items: Vec<(usize, Task)> = tasks.into_iter().enumerate().collect();
+        let got: Vec<usize> = balanced_take(items.clone(), 5, |x| x.1)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(got, vec![0, 1, 2, 5, 6]);
+        // Short task lists run out and the others fill the cap.
+        let got: Vec<usize> = balanced_take(items.clone(), 7, |x| x.1)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        assert_eq!(got, vec![0, 1, 2, 3, 5, 6, 7]);
+        assert_eq!(balanced_take(items.clone(), 0, |x| x.1), items);
+        assert_eq!(balanced_take(items.clone(), 99, |x| x.1), items);
     }
 }

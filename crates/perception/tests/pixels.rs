@@ -11,7 +11,12 @@ use std::sync::OnceLock;
 fn suite() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("dtr1-pixels-suite-{}", std::process::id()));
+        // Under cargo's per-target temp dir with a fixed name, so each run replaces the last
+        // one's 60 MB instead of leaving it behind in /tmp.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pixels-suite");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
         dtr1_data::suite::generate(&dir, 200, 0, 7, 1, &SceneConfig::default(), &mut |_| {})
             .unwrap();
         dir

@@ -19,7 +19,9 @@ pub use error::{PolicyError, Result};
 pub use generate::{generate, generate_group, FinishReason, Generation, SamplingParams};
 pub use gguf::GgufFile;
 pub use hf::load_hf_dir;
-pub use logprobs::{completion_logprobs, completion_logprobs_naive, group_logprobs};
+pub use logprobs::{
+    completion_logprobs, completion_logprobs_naive, group_logprobs, group_logprobs_pair,
+};
 pub use lora::LoraConfig;
 pub use model::{mix, Kernels, KvCache, LoraDropout, Model, ModelConfig, Target};
 pub use remote::{LocalPolicy, Policy, RemotePolicy};

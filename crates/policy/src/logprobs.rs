@@ -82,6 +82,25 @@ pub fn group_logprobs(
         .collect()
 }
 
+/// [`group_logprobs`] under the policy (adapter on) and the reference (adapter off) from one
+/// shared pass through the blocks that carry no adapter ([`Model::forward_group_pair`]):
+/// `(policy, reference)`, the reference without gradient.
+pub fn group_logprobs_pair(
+    model: &Model,
+    prompt: &[u32],
+    completions: &[Vec<u32>],
+    chunk: usize,
+) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+    let (on, off) = model.forward_group_pair(prompt, completions)?;
+    let lp = |hs: &[Tensor]| -> Result<Vec<Tensor>> {
+        hs.iter()
+            .zip(completions)
+            .map(|(h, c)| token_logprobs(model, h, c, chunk))
+            .collect()
+    };
+    Ok((lp(&on)?, lp(&off)?))
+}
+
 /// Log-prob of each `target` token from the hidden states `(len, d)` that predict them,
 /// projecting `chunk` rows to the vocabulary at a time.
 fn token_logprobs(model: &Model, hidden: &Tensor, target: &[u32], chunk: usize) -> Result<Tensor> {

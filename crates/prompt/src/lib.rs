@@ -120,14 +120,20 @@ pub fn check_kind(sample: &Sample, twin: &Twin) -> Result<(), PromptError> {
     Ok(())
 }
 
-/// Loads the input twin of a sample: `sample.twin`, joined to `dataset_dir` when relative
-/// (samples read with [`dtr1_data::dataset::read_split`] already carry absolute paths). The
-/// twin must be of the task's kind.
+/// Loads the input twin of a sample: `sample.twin` as written in a split file (relative to
+/// `dataset_dir`), or as [`dtr1_data::dataset::read_split`] returns it (already joined to the
+/// dataset directory, which may itself be relative: `dtr1 eval data/tb`). The twin must be of
+/// the task's kind.
 pub fn load_input_twin(dataset_dir: &Path, sample: &Sample) -> Result<Twin, PromptError> {
     let rel = sample.twin.as_ref().ok_or_else(|| PromptError::NoTwin {
         sample: sample.id.clone(),
     })?;
-    let path = dataset_dir.join(rel);
+    // Joining twice would turn `data/tb/twins/x.json` into `data/tb/data/tb/twins/x.json`.
+    let path = if rel.starts_with(dataset_dir) {
+        rel.clone()
+    } else {
+        dataset_dir.join(rel)
+    };
     let text = std::fs::read_to_string(&path).map_err(|source| PromptError::Io {
         sample: sample.id.clone(),
         path: path.clone(),

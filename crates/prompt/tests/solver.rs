@@ -129,6 +129,47 @@ fn a_grounding_query_by_colour_and_shape_is_matched_by_keywords() {
 }
 
 #[test]
+fn a_dataset_given_by_a_relative_path_loads_its_twins() {
+    // `dtr1 eval data/tb`: read_split joins the twin paths to the relative directory already.
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("prompt-relative-suite");
+    let _ = std::fs::remove_dir_all(&base);
+    suite::generate(&base, 4, 1, 7, 1, &SceneConfig::default(), &mut |_| {}).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let root = cwd.ancestors().find(|a| base.starts_with(a)).unwrap();
+    let up: std::path::PathBuf = cwd
+        .strip_prefix(root)
+        .unwrap()
+        .components()
+        .map(|_| "..")
+        .collect();
+    let rel = up.join(base.strip_prefix(root).unwrap());
+    assert!(rel.is_relative(), "{}", rel.display());
+    let samples = dataset::read_split(&rel, "train").unwrap();
+    assert!(!samples.is_empty());
+    for s in &samples {
+        let twin = load_input_twin(&rel, s).unwrap();
+        assert_eq!(
+            matches!(twin, dtr1_twin::Twin::Video(_)),
+            s.task.is_video(),
+            "{}",
+            s.id
+        );
+    }
+    // A path as written in the split file (relative to the dataset) still resolves.
+    let mut raw = samples[0].clone();
+    raw.twin = Some(
+        raw.twin
+            .as_ref()
+            .unwrap()
+            .strip_prefix(&rel)
+            .unwrap()
+            .to_path_buf(),
+    );
+    load_input_twin(&rel, &raw).unwrap();
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+#[test]
 fn a_missing_or_wrong_twin_is_a_clear_error() {
     let dir = suite_dir();
     let samples = all_samples(dir.path());
