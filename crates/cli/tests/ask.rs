@@ -293,6 +293,43 @@ fn twin_json(path: &Path) -> Value {
 // ------------------------------------------------------------- tests
 
 #[test]
+fn the_committed_adapter_answers_in_the_rollout_format_by_default() {
+    // No --adapter: `dtr1 ask` loads adapters/dtr1-smollm2-135m, the trained policy. The base
+    // model almost never writes the three blocks; the trained one must, on (nearly) every task.
+    let out_root = dir().join("committed");
+    let mut well_formed = Vec::new();
+    for (task, kind) in [
+        ("image-reasonseg", "reasonseg"),
+        ("image-grounding", "grounding"),
+        ("image-vqa", "vqa"),
+        ("video-reasonseg", "reasonseg"),
+        ("video-vqa", "vqa"),
+        ("video-summary", "summary"),
+    ] {
+        let (media, query, _) = sample(task);
+        let v = ask_json(&[
+            s(&media),
+            &query,
+            "--task",
+            kind,
+            "--out",
+            s(&out_root.join(task)),
+        ]);
+        let desc = v["policy"]["description"].as_str().unwrap();
+        assert!(desc.contains("dtr1-smollm2-135m"), "{desc}");
+        let check = &v["rollout"]["check"];
+        if check["format_ok"] == true && v["answer"]["valid"] == true {
+            well_formed.push(task);
+            assert!(check["structure"].as_f64().unwrap() > 0.5, "{task}: {v:#}");
+        }
+    }
+    assert!(
+        well_formed.len() >= 5,
+        "well-formed only on {well_formed:?}"
+    );
+}
+
+#[test]
 fn each_benchmark_task_is_asked_on_twinbench_with_the_local_model() {
     let out_root = dir().join("six");
     for (task, kind) in [

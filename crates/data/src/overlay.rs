@@ -115,8 +115,29 @@ pub fn render(sample: &Sample) -> Result<RgbImage, DataError> {
     Ok(img)
 }
 
+/// `→` as `->` and the like: the 8×8 bitmap font covers ASCII and Latin-1 only, and captions
+/// use a few typographic signs.
+pub fn ascii_signs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '→' => out.push_str("->"),
+            '←' => out.push_str("<-"),
+            '≥' => out.push_str(">="),
+            '≤' => out.push_str("<="),
+            '–' | '—' | '−' => out.push('-'),
+            '…' => out.push_str("..."),
+            '‘' | '’' => out.push('\''),
+            '“' | '”' => out.push('"'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Puts `lines` of text in a white band above `img` (8×8 bitmap glyphs at twice their size;
-/// long lines are wrapped at word boundaries, characters without a glyph become `?`).
+/// long lines are wrapped at word boundaries; signs are spelled by [`ascii_signs`], other
+/// characters without a glyph become `?`).
 pub fn caption(img: &RgbImage, lines: &[String]) -> RgbImage {
     const SCALE: u32 = 2;
     const GLYPH: u32 = 8 * SCALE;
@@ -124,6 +145,7 @@ pub fn caption(img: &RgbImage, lines: &[String]) -> RgbImage {
     let per_line = ((w.saturating_sub(8)) / GLYPH).max(1) as usize;
     let mut wrapped: Vec<String> = Vec::new();
     for l in lines {
+        let l = ascii_signs(l);
         let mut cur = String::new();
         for word in l.split_whitespace() {
             if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > per_line {
@@ -164,4 +186,22 @@ pub fn caption(img: &RgbImage, lines: &[String]) -> RgbImage {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod sign_tests {
+    use super::*;
+
+    #[test]
+    fn captions_spell_arrows_and_dashes_in_ascii() {
+        assert_eq!(ascii_signs("ids [1] → box"), "ids [1] -> box");
+        assert_eq!(ascii_signs("a — b ≥ 3…"), "a - b >= 3...");
+        // The arrow is drawn as two glyphs, not the `?` an unknown character gets.
+        let img = RgbImage::new(120, 4);
+        let arrow = caption(&img, &["a → b".to_string()]);
+        let ascii = caption(&img, &["a -> b".to_string()]);
+        let unknown = caption(&img, &["a ⇒ b".to_string()]);
+        assert_eq!(arrow, ascii);
+        assert_ne!(arrow, unknown);
+    }
 }

@@ -26,7 +26,10 @@ const TINTS: [[u8; 3]; 10] = [
 const CAPTION_RELATIONS: usize = 3;
 
 /// Draws `text` with its top-left corner at `(x, y)`, white on a dark box, clipped to `img`.
+/// The bitmap font covers ASCII and Latin-1; the typographic signs captions use are spelled
+/// in ASCII, anything else shows as `?`.
 pub fn text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32) {
+    let text = &dtr1_data::overlay::ascii_signs(text);
     let (w, h) = (i64::from(img.width()), i64::from(img.height()));
     let s = i64::from(scale.max(1));
     let n = text.chars().count() as i64;
@@ -137,4 +140,19 @@ pub fn draw(image: &RgbImage, twin: &ImageTwin) -> Result<RgbImage, PerceptionEr
         })
         .collect();
     Ok(dtr1_data::overlay::caption(&img, &lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_spell_arrows_in_ascii() {
+        // The arrow is drawn as two glyphs, not the `?` an unknown character gets.
+        let mut a = RgbImage::new(40, 10);
+        let mut b = RgbImage::new(40, 10);
+        text(&mut a, 0, 1, "→", 1);
+        text(&mut b, 0, 1, "->", 1);
+        assert_eq!(a, b);
+    }
 }
