@@ -52,6 +52,16 @@ fn dir() -> &'static Path {
     })
 }
 
+/// The six benchmarks with the `--task` each is asked with.
+const SIX_TASKS: [(&str, &str); 6] = [
+    ("image-reasonseg", "reasonseg"),
+    ("image-grounding", "grounding"),
+    ("image-vqa", "vqa"),
+    ("video-reasonseg", "reasonseg"),
+    ("video-vqa", "vqa"),
+    ("video-summary", "summary"),
+];
+
 /// The first sample of `task` in any split: (media path, query, twin path).
 fn sample(task: &str) -> (PathBuf, String, PathBuf) {
     let tb = dir().join("tb");
@@ -298,14 +308,7 @@ fn the_committed_adapter_answers_in_the_rollout_format_by_default() {
     // model almost never writes the three blocks; the trained one must, on (nearly) every task.
     let out_root = dir().join("committed");
     let mut well_formed = Vec::new();
-    for (task, kind) in [
-        ("image-reasonseg", "reasonseg"),
-        ("image-grounding", "grounding"),
-        ("image-vqa", "vqa"),
-        ("video-reasonseg", "reasonseg"),
-        ("video-vqa", "vqa"),
-        ("video-summary", "summary"),
-    ] {
+    for (task, kind) in SIX_TASKS {
         let (media, query, _) = sample(task);
         let v = ask_json(&[
             s(&media),
@@ -332,14 +335,7 @@ fn the_committed_adapter_answers_in_the_rollout_format_by_default() {
 #[test]
 fn each_benchmark_task_is_asked_on_twinbench_with_the_local_model() {
     let out_root = dir().join("six");
-    for (task, kind) in [
-        ("image-reasonseg", "reasonseg"),
-        ("image-grounding", "grounding"),
-        ("image-vqa", "vqa"),
-        ("video-reasonseg", "reasonseg"),
-        ("video-vqa", "vqa"),
-        ("video-summary", "summary"),
-    ] {
+    for (task, kind) in SIX_TASKS {
         let (media, query, _) = sample(task);
         let out = out_root.join(task);
         let v = ask_json(&[
