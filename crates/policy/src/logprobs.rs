@@ -75,6 +75,16 @@ pub fn group_logprobs(
     chunk: usize,
 ) -> Result<Vec<Tensor>> {
     let hidden = model.forward_group(prompt, completions, adapter)?;
+    group_rows_logprobs(model, &hidden, completions, chunk)
+}
+
+/// Per completion, the log-probs of its tokens from the group's hidden rows.
+fn group_rows_logprobs(
+    model: &Model,
+    hidden: &[Tensor],
+    completions: &[Vec<u32>],
+    chunk: usize,
+) -> Result<Vec<Tensor>> {
     hidden
         .iter()
         .zip(completions)
@@ -92,13 +102,10 @@ pub fn group_logprobs_pair(
     chunk: usize,
 ) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
     let (on, off) = model.forward_group_pair(prompt, completions)?;
-    let lp = |hs: &[Tensor]| -> Result<Vec<Tensor>> {
-        hs.iter()
-            .zip(completions)
-            .map(|(h, c)| token_logprobs(model, h, c, chunk))
-            .collect()
-    };
-    Ok((lp(&on)?, lp(&off)?))
+    Ok((
+        group_rows_logprobs(model, &on, completions, chunk)?,
+        group_rows_logprobs(model, &off, completions, chunk)?,
+    ))
 }
 
 /// Log-prob of each `target` token from the hidden states `(len, d)` that predict them,
