@@ -3,8 +3,9 @@
 
 use anyhow::{bail, Context, Result};
 use dtr1_eval::{Answerer, BaselineAnswerer, EvalConfig, OracleAnswerer};
-use indicatif::{ProgressBar, ProgressStyle};
+use dtr1_grpo::progress::Progress;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which completion producer `dtr1 eval` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -109,10 +110,12 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         seed: args.seed,
         ..Default::default()
     };
-    let pb = ProgressBar::new(samples.len() as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} samples {elapsed}")
-            .expect("valid template"),
+    let pb = Progress::new(
+        "eval samples",
+        samples.len(),
+        0,
+        true,
+        Duration::from_secs(60),
     );
     let report = dtr1_eval::run(
         &samples,

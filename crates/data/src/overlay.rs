@@ -115,6 +115,34 @@ pub fn render(sample: &Sample) -> Result<RgbImage, DataError> {
     Ok(img)
 }
 
+/// The lit pixels of `text` in the 8×8 bitmap font (font8x8) scaled by `scale`, as
+/// `(x, y)` offsets from the top-left corner of the first character; each character
+/// advances `8 * scale` pixels. Characters the font lacks are drawn as `?` (spell the
+/// typographic signs first with [`ascii_signs`]). Every picture dt-r1 writes draws its text
+/// through this one function.
+pub fn text_pixels(text: &str, scale: u32) -> Vec<(u32, u32)> {
+    let s = scale.max(1);
+    let mut out = Vec::new();
+    for (k, ch) in text.chars().enumerate() {
+        let glyph = font8x8::BASIC_FONTS
+            .get(ch)
+            .or_else(|| font8x8::BASIC_FONTS.get('?'))
+            .unwrap_or([0; 8]);
+        for (gy, bits) in glyph.iter().enumerate() {
+            for gx in 0..8u32 {
+                if bits >> gx & 1 == 1 {
+                    for dy in 0..s {
+                        for dx in 0..s {
+                            out.push(((k as u32 * 8 + gx) * s + dx, gy as u32 * s + dy));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `→` as `->` and the like: the 8×8 bitmap font covers ASCII and Latin-1 only, and captions
 /// use a few typographic signs.
 pub fn ascii_signs(text: &str) -> String {
@@ -162,27 +190,10 @@ pub fn caption(img: &RgbImage, lines: &[String]) -> RgbImage {
     let mut out = RgbImage::from_pixel(w, img.height() + band, Rgb([255, 255, 255]));
     image::imageops::replace(&mut out, img, 0, i64::from(band));
     for (row, text) in wrapped.iter().enumerate() {
-        for (col, ch) in text.chars().take(per_line).enumerate() {
-            let glyph = font8x8::BASIC_FONTS
-                .get(ch)
-                .or_else(|| font8x8::BASIC_FONTS.get('?'))
-                .unwrap_or([0; 8]);
-            let (x0, y0) = (4 + col as u32 * GLYPH, 4 + row as u32 * (GLYPH + 4));
-            for (gy, bits) in glyph.iter().enumerate() {
-                for gx in 0..8u32 {
-                    if bits >> gx & 1 == 1 {
-                        for dy in 0..SCALE {
-                            for dx in 0..SCALE {
-                                out.put_pixel(
-                                    x0 + gx * SCALE + dx,
-                                    y0 + gy as u32 * SCALE + dy,
-                                    Rgb([20, 20, 20]),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
+        let line: String = text.chars().take(per_line).collect();
+        let y0 = 4 + row as u32 * (GLYPH + 4);
+        for (x, y) in text_pixels(&line, SCALE) {
+            out.put_pixel(4 + x, y0 + y, Rgb([20, 20, 20]));
         }
     }
     out
@@ -191,6 +202,21 @@ pub fn caption(img: &RgbImage, lines: &[String]) -> RgbImage {
 #[cfg(test)]
 mod sign_tests {
     use super::*;
+
+    #[test]
+    fn text_pixels_scale_advance_and_fall_back_to_a_question_mark() {
+        let a1 = text_pixels("A", 1);
+        assert!(!a1.is_empty());
+        assert!(a1.iter().all(|&(x, y)| x < 8 && y < 8));
+        assert_eq!(text_pixels("A", 3).len(), 9 * a1.len());
+        // The second character starts 8 × scale pixels to the right.
+        let aa = text_pixels("AA", 2);
+        let a2 = text_pixels("A", 2);
+        assert_eq!(aa.len(), 2 * a2.len());
+        assert!(a2.iter().all(|&(x, y)| aa.contains(&(x + 16, y))));
+        assert_eq!(text_pixels("\u{4e2d}", 1), text_pixels("?", 1));
+        assert!(text_pixels(" ", 1).is_empty());
+    }
 
     #[test]
     fn captions_spell_arrows_and_dashes_in_ascii() {

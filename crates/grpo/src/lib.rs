@@ -13,6 +13,7 @@
 //! - [`sft`]: supervised cold start on solver traces;
 //! - [`checkpoint`]: atomic checkpoint directories;
 //! - [`plot`]: PNG curves from a run's metrics;
+//! - [`progress`]: a bar on a terminal, rate-limited lines in a log file;
 //! - [`twinbench`]: the six benchmarks with the DT-R1 reward as an environment.
 
 pub mod advantage;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod loss;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod sft;
 pub mod trainer;
 pub mod twinbench;

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use font8x8::UnicodeFonts;
 use plotters::prelude::*;
 
 use crate::error::{GrpoError, Result};
@@ -67,23 +66,11 @@ fn panels(lines: &[serde_json::Value]) -> Vec<(String, Vec<Series>)> {
 
 /// Draw `text` onto an RGB buffer of width `w` at (x, y), 8 px per character.
 fn text(buf: &mut [u8], w: u32, h: u32, x: u32, y: u32, s: &str, rgb: [u8; 3]) {
-    for (ci, ch) in s.chars().enumerate() {
-        let Some(glyph) = font8x8::BASIC_FONTS
-            .get(ch)
-            .or_else(|| font8x8::BASIC_FONTS.get('?'))
-        else {
-            continue;
-        };
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                if bits & (1 << col) != 0 {
-                    let (px, py) = (x + ci as u32 * 8 + col, y + row as u32);
-                    if px < w && py < h {
-                        let o = ((py * w + px) * 3) as usize;
-                        buf[o..o + 3].copy_from_slice(&rgb);
-                    }
-                }
-            }
+    for (dx, dy) in dtr1_data::overlay::text_pixels(s, 1) {
+        let (px, py) = (x + dx, y + dy);
+        if px < w && py < h {
+            let o = ((py * w + px) * 3) as usize;
+            buf[o..o + 3].copy_from_slice(&rgb);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! schedule, checkpoints and resume as GRPO.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
 use dtr1_policy::{completion_logprobs, LoraConfig, LoraDropout, Model};
@@ -17,7 +17,8 @@ use crate::checkpoint::{self, TrainerState};
 use crate::config::TrainConfig;
 use crate::error::{GrpoError, Result};
 use crate::optim::{lr_at, AdamW, GradAccumulator};
-use crate::trainer::{append_jsonl, mix, progress_bar, truncate_metrics};
+use crate::progress::Progress;
+use crate::trainer::{append_jsonl, mix, truncate_metrics};
 
 /// One supervised example.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +131,7 @@ pub fn train_sft(
     let vars = model.trainable_vars();
     let plan = batches(kept.len(), s.batch_size, s.epochs, s.seed);
     let total = plan.len();
-    let bar = progress_bar("SFT", total, state.step, progress);
+    let bar = Progress::new("SFT", total, state.step, progress, Duration::from_secs(60));
     let mut out = Vec::new();
     let mut acc = GradAccumulator::new(vars.len());
     for (epoch, idx) in plan.iter().skip(state.step) {

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use candle_core::{Tensor, Var};
 use dtr1_policy::{
@@ -31,6 +31,7 @@ use crate::env::{Environment, Score};
 use crate::error::{GrpoError, Result};
 use crate::loss::{grpo_loss, CompletionTerms, LossStats};
 use crate::optim::{lr_at, AdamW, GradAccumulator};
+use crate::progress::Progress;
 
 /// The seed mixer shared with the policy crate (its LoRA-dropout masks derive from it too).
 pub use dtr1_policy::mix;
@@ -199,7 +200,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
     /// checkpointing every `checkpoint_every` steps and at the end.
     pub fn run(&mut self, stop_after: Option<usize>, progress: bool) -> Result<Vec<StepMetrics>> {
         let total = self.cfg.grpo.steps;
-        let bar = progress_bar("GRPO", total, self.state.step, progress);
+        let bar = Progress::new("GRPO", total, self.state.step, progress, Duration::ZERO);
         let mut out = Vec::new();
         let mut done = 0;
         while self.state.step < total && stop_after.map_or(true, |n| done < n) {
@@ -479,23 +480,6 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         self.state.data_cursor += g.prompts_per_step;
         Ok(m)
     }
-}
-
-/// A progress bar over `total` steps starting at `done` (hidden when `show` is false).
-pub fn progress_bar(label: &str, total: usize, done: usize, show: bool) -> indicatif::ProgressBar {
-    let bar = if show {
-        indicatif::ProgressBar::new(total as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{label} {{bar:30}} {{pos}}/{{len}} [{{elapsed_precise}}<{{eta_precise}}] {{msg}}"
-        ))
-        .expect("static template"),
-    );
-    bar.set_position(done as u64);
-    bar
 }
 
 /// Append one JSON line and flush it to disk.

@@ -3,7 +3,6 @@
 //! `dtr1_data::overlay::caption`, the same 8×8 bitmap font as `dtr1 data show`).
 
 use dtr1_twin::ImageTwin;
-use font8x8::UnicodeFonts;
 use image::{Rgb, RgbImage};
 
 use crate::PerceptionError;
@@ -43,26 +42,8 @@ pub fn text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32) {
             put(px, py, [20, 20, 20]);
         }
     }
-    for (k, ch) in text.chars().enumerate() {
-        let glyph = font8x8::BASIC_FONTS
-            .get(ch)
-            .or_else(|| font8x8::BASIC_FONTS.get('?'))
-            .unwrap_or([0; 8]);
-        for (gy, bits) in glyph.iter().enumerate() {
-            for gx in 0..8i64 {
-                if bits >> gx & 1 == 1 {
-                    for dy in 0..s {
-                        for dx in 0..s {
-                            put(
-                                x + (k as i64 * 8 + gx) * s + dx,
-                                y + gy as i64 * s + dy,
-                                [255, 255, 255],
-                            );
-                        }
-                    }
-                }
-            }
-        }
+    for (dx, dy) in dtr1_data::overlay::text_pixels(text, scale) {
+        put(x + i64::from(dx), y + i64::from(dy), [255, 255, 255]);
     }
 }
 
