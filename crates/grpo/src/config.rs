@@ -111,9 +111,9 @@ pub struct GrpoSection {
     /// Completions per prompt, G (TRL `num_generations`).
     pub group_size: usize,
     /// Sampling temperature of the rollouts.
-    pub temperature: f32,
+    pub temperature: f64,
     /// Nucleus mass of the rollouts (1 disables).
-    pub top_p: f32,
+    pub top_p: f64,
     /// Top-k of the rollouts (0 disables).
     pub top_k: usize,
     /// Sample rollouts on the checkpoint's quantised blocks (several times faster on a CPU).

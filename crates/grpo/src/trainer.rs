@@ -252,8 +252,8 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             let item = self.env.item(i)?;
             let params = SamplingParams {
                 max_new_tokens: g.max_completion_tokens,
-                temperature: g.temperature,
-                top_p: g.top_p,
+                temperature: g.temperature as f32,
+                top_p: g.top_p as f32,
                 top_k: g.top_k,
                 seed: mix(seed, i as u64),
                 stop: Vec::new(),
@@ -301,8 +301,8 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             }
             let params = SamplingParams {
                 max_new_tokens: g.max_completion_tokens,
-                temperature: g.temperature,
-                top_p: g.top_p,
+                temperature: g.temperature as f32,
+                top_p: g.top_p as f32,
                 top_k: g.top_k,
                 seed: mix(mix(g.seed, step as u64), k as u64),
                 stop: Vec::new(),
