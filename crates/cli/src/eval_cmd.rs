@@ -62,6 +62,48 @@ pub struct EvalArgs {
     pub seed: u64,
 }
 
+/// `dtr1 compare`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Run A: an `--out` directory of `dtr1 eval` (or its samples.jsonl).
+    pub a: PathBuf,
+    /// Run B, compared with A on the samples both scored.
+    pub b: PathBuf,
+    /// Bootstrap resamples for the paired 95% intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    /// Bootstrap seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON instead of a Markdown table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `dtr1 compare`.
+pub fn compare(args: &CompareArgs) -> Result<()> {
+    let read = |p: &PathBuf| {
+        let file = if p.is_dir() {
+            p.join("samples.jsonl")
+        } else {
+            p.clone()
+        };
+        dtr1_eval::compare::read_samples(&file)
+            .with_context(|| format!("reading the samples of run {}", p.display()))
+    };
+    let (a, b) = (read(&args.a)?, read(&args.b)?);
+    let diffs = dtr1_eval::compare::compare(&a, &b, args.resamples, args.seed)?;
+    if args.json {
+        crate::out(&(serde_json::to_string_pretty(&diffs)? + "\n"))
+    } else {
+        crate::out(&dtr1_eval::compare::to_markdown(
+            &diffs,
+            &args.a.display().to_string(),
+            &args.b.display().to_string(),
+        ))
+    }
+}
+
 /// `dtr1 prompt`.
 #[derive(clap::Args)]
 pub struct PromptArgs {

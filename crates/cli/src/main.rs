@@ -114,6 +114,8 @@ enum Command {
     Data(data_cmd::DataCommand),
     /// Evaluate a completion producer on the six benchmarks of a split (metrics with 95% CIs).
     Eval(eval_cmd::EvalArgs),
+    /// Compare two evaluations of the same split: B − A per benchmark with a paired 95% CI.
+    Compare(eval_cmd::CompareArgs),
     /// Print one sample's prompt and the solver's reasoning trace.
     Prompt(eval_cmd::PromptArgs),
     /// Supervised cold start: train a LoRA adapter on the solver's reasoning traces.
@@ -226,6 +228,7 @@ fn run() -> Result<()> {
         Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
         Command::Eval(args) => eval_cmd::eval(&args),
+        Command::Compare(args) => eval_cmd::compare(&args),
         Command::Sft(args) => train_cmd::sft(&args),
         Command::Train(args) => train_cmd::train(&args),
         Command::Plot(args) => train_cmd::plot(&args),

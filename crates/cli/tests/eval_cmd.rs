@@ -137,3 +137,80 @@ fn prompt_prints_the_messages_and_the_trace() {
     assert!(!out.status.success());
     assert!(text(&out).contains("out of range"), "{}", text(&out));
 }
+
+#[test]
+fn compare_pairs_two_runs_and_names_the_better_one() {
+    let tmp = Tmp::new("compare");
+    let data = tmp.path().join("tb");
+    generate(&data);
+    let run = |answerer: &str| {
+        let dir = tmp.path().join(answerer);
+        let out = dtr1(&[
+            "eval",
+            data.to_str().unwrap(),
+            "--split",
+            "train",
+            "--answerer",
+            answerer,
+            "--resamples",
+            "100",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        dir
+    };
+    let (base, oracle) = (run("baseline"), run("oracle"));
+    let row = |t: &str, bench: &str, metric: &str| {
+        t.lines()
+            .find(|l| l.starts_with(&format!("| {bench} | {metric} |")))
+            .unwrap_or_else(|| panic!("no {bench} {metric} row in\n{t}"))
+            .to_string()
+    };
+    let out = dtr1(&["compare", base.to_str().unwrap(), oracle.to_str().unwrap()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    // The solver is exact; keyword matching misses every spatial query.
+    assert!(
+        row(&t, "image-reasonseg", "gIoU").ends_with("| B better |"),
+        "{t}"
+    );
+    assert!(
+        row(&t, "image-reasonseg", "gIoU").contains("| 100.0 | +"),
+        "{t}"
+    );
+    let out = dtr1(&["compare", oracle.to_str().unwrap(), base.to_str().unwrap()]);
+    assert!(row(&text(&out), "image-reasonseg", "gIoU").ends_with("| A better |"));
+    // A run against itself: no difference anywhere, on every benchmark of the split.
+    let out = dtr1(&["compare", base.to_str().unwrap(), base.to_str().unwrap()]);
+    let t = text(&out);
+    let rows: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with("| image-") || l.starts_with("| video-"))
+        .collect();
+    assert!(rows.len() >= 6, "{t}");
+    assert!(rows.iter().all(|r| r.ends_with("| no difference |")), "{t}");
+
+    let out = dtr1(&[
+        "compare",
+        base.join("samples.jsonl").to_str().unwrap(),
+        oracle.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &v.as_array().unwrap()[0];
+    assert_eq!(first["benchmark"], "image-reasonseg");
+    assert_eq!(first["verdict"], "b_better");
+
+    let missing = tmp.path().join("nope");
+    let out = dtr1(&[
+        "compare",
+        missing.to_str().unwrap(),
+        oracle.to_str().unwrap(),
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success());
+    assert!(t.contains("error:") && t.contains("nope"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+}

@@ -17,7 +17,11 @@
 //! Two answerers live here: [`OracleAnswerer`] (the programmatic solver, which must score
 //! ~100%) and [`BaselineAnswerer`] (the non-learned baselines). The policy-backed answerer
 //! lives with the policy.
+//!
+//! [`compare`] sets two runs side by side: the difference per benchmark on the same
+//! samples, with a paired bootstrap interval.
 
+pub mod compare;
 mod report;
 mod score;
 

@@ -94,7 +94,7 @@ pub struct Report {
     pub samples: Vec<SampleScore>,
 }
 
-type Stat = fn(&[&SampleScore]) -> f64;
+pub(crate) type Stat = fn(&[&SampleScore]) -> f64;
 
 fn mean(v: &[&SampleScore], f: impl Fn(&SampleScore) -> Option<f64>) -> f64 {
     let xs: Vec<f64> = v.iter().filter_map(|s| f(s)).collect();
@@ -210,7 +210,7 @@ fn bleu4(v: &[&SampleScore]) -> f64 {
 
 /// The headline metrics of a benchmark (the first is its primary metric), each on the 0–1
 /// scale.
-fn metrics_of(task: Task) -> Vec<(&'static str, Stat)> {
+pub(crate) fn metrics_of(task: Task) -> Vec<(&'static str, Stat)> {
     match task {
         Task::ImageReasonseg => vec![("gIoU", giou), ("cIoU", ciou)],
         Task::ImageGrounding => vec![("Acc@0.5", acc05), ("mIoU", miou)],

@@ -7,10 +7,10 @@ use dtr1_reward::accuracy::{parse_answer, Answer};
 use dtr1_reward::{Request, RewardConfig};
 use dtr1_rle::Rle;
 use dtr1_twin::Twin;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The metric inputs of one sample, by benchmark.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Values {
     /// Image reasoning segmentation: foreground intersection and union (pixels, ignore
@@ -58,8 +58,8 @@ pub enum Values {
     },
 }
 
-/// One sample's scores.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One sample's scores (a line of `samples.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleScore {
     /// Sample id.
     pub id: String,
