@@ -13,13 +13,19 @@ use crate::error::{GrpoError, Result};
 
 const PANEL_W: u32 = 420;
 const PANEL_H: u32 = 260;
-const PALETTE: [RGBColor; 6] = [
+/// Line colours (matplotlib's tab10). The per-task accuracy panel draws seven series (all
+/// and the six benchmarks), so fewer than seven colours would draw two of them alike.
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 /// A named series of (step, value).
@@ -179,4 +185,20 @@ pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<()> {
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(perr)?;
     crate::checkpoint::write_atomic(out, &png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accuracy_panel_has_a_distinct_colour_for_all_and_every_benchmark() {
+        let n = dtr1_data::Task::ALL.len() + 1;
+        assert!(PALETTE.len() >= n);
+        for i in 0..n {
+            for j in 0..i {
+                assert_ne!(PALETTE[i], PALETTE[j], "colours {i} and {j}");
+            }
+        }
+    }
 }
