@@ -36,7 +36,7 @@ fn perr(e: impl std::fmt::Display) -> GrpoError {
 }
 
 /// Panels to draw from the metric lines: `(title, series)`.
-fn panels(lines: &[serde_json::Value]) -> Vec<(String, Vec<Series>)> {
+fn panels(lines: &[serde_json::Value], beta: Option<f64>) -> Vec<(String, Vec<Series>)> {
     let pick = |key: &str| -> Vec<(f64, f64)> {
         lines
             .iter()
@@ -60,7 +60,14 @@ fn panels(lines: &[serde_json::Value]) -> Vec<(String, Vec<Series>)> {
         }
         acc.extend(tasks);
         out.push(("accuracy (all, per task)".to_string(), acc));
-        out.push(single("KL to reference (k3)", "kl"));
+        // With β = 0 the trainer skips the reference pass and logs 0; say so instead of
+        // drawing a flat line that reads as "the policy never moved".
+        let kl_title = if beta == Some(0.0) {
+            "KL to reference (k3): not computed, beta = 0"
+        } else {
+            "KL to reference (k3)"
+        };
+        out.push(single(kl_title, "kl"));
         out.push(single("completion length (tokens)", "completion_len"));
     } else {
         out.push(single("SFT loss (NLL per token)", "loss"));
@@ -89,6 +96,15 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
+/// The KL coefficient β of the run whose `metrics.jsonl` is at `metrics`, from the
+/// `config.toml` the trainer saved beside it (None when absent or unreadable: plotting
+/// metrics alone must keep working).
+fn run_beta(metrics: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(metrics.parent()?.join("config.toml")).ok()?;
+    let v: toml::Value = toml::from_str(&text).ok()?;
+    v.get("grpo")?.get("beta")?.as_float()
+}
+
 /// Plot the metrics JSONL at `metrics` into the PNG `out` (written atomically).
 pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<()> {
     let text_in = std::fs::read_to_string(metrics).map_err(|e| GrpoError::io(metrics, e))?;
@@ -102,7 +118,7 @@ pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<()> {
             })
         })
         .collect::<Result<_>>()?;
-    let panels = panels(&lines);
+    let panels = panels(&lines, run_beta(metrics));
     if panels.is_empty() {
         return Err(GrpoError::Plot(format!(
             "{} holds no step metrics to plot",
@@ -200,5 +216,23 @@ mod tests {
                 assert_ne!(PALETTE[i], PALETTE[j], "colours {i} and {j}");
             }
         }
+    }
+
+    #[test]
+    fn the_kl_panel_says_when_beta_is_zero() {
+        let lines = vec![serde_json::json!({"step": 0, "reward": 0.5, "accuracy": 0.2, "kl": 0.0})];
+        let title = |beta| {
+            panels(&lines, beta)
+                .into_iter()
+                .map(|(t, _)| t)
+                .find(|t| t.starts_with("KL"))
+                .unwrap()
+        };
+        assert_eq!(
+            title(Some(0.0)),
+            "KL to reference (k3): not computed, beta = 0"
+        );
+        assert_eq!(title(Some(0.04)), "KL to reference (k3)");
+        assert_eq!(title(None), "KL to reference (k3)");
     }
 }
