@@ -211,9 +211,9 @@ mod tests {
     fn the_accuracy_panel_has_a_distinct_colour_for_all_and_every_benchmark() {
         let n = dtr1_data::Task::ALL.len() + 1;
         assert!(PALETTE.len() >= n);
-        for i in 0..n {
-            for j in 0..i {
-                assert_ne!(PALETTE[i], PALETTE[j], "colours {i} and {j}");
+        for (i, a) in PALETTE[..n].iter().enumerate() {
+            for (j, b) in PALETTE[..i].iter().enumerate() {
+                assert_ne!(a, b, "colours {i} and {j}");
             }
         }
     }
