@@ -50,24 +50,29 @@ fn generate(dir: &Path) {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// `dtr1 eval` of the train split of `data` by `answerer`, reports written to `out_dir`.
+fn eval_train_split(data: &Path, answerer: &str, out_dir: &Path) -> Output {
+    dtr1(&[
+        "eval",
+        data.to_str().unwrap(),
+        "--split",
+        "train",
+        "--answerer",
+        answerer,
+        "--resamples",
+        "100",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn eval_prints_the_table_and_writes_reports() {
     let tmp = Tmp::new("eval");
     let data = tmp.path().join("tb");
     generate(&data);
     let out_dir = tmp.path().join("report");
-    let out = dtr1(&[
-        "eval",
-        data.to_str().unwrap(),
-        "--split",
-        "train",
-        "--answerer",
-        "oracle",
-        "--resamples",
-        "100",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out = eval_train_split(&data, "oracle", &out_dir);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("| image-reasonseg |"), "{t}");
@@ -145,18 +150,7 @@ fn compare_pairs_two_runs_and_names_the_better_one() {
     generate(&data);
     let run = |answerer: &str| {
         let dir = tmp.path().join(answerer);
-        let out = dtr1(&[
-            "eval",
-            data.to_str().unwrap(),
-            "--split",
-            "train",
-            "--answerer",
-            answerer,
-            "--resamples",
-            "100",
-            "--out",
-            dir.to_str().unwrap(),
-        ]);
+        let out = eval_train_split(&data, answerer, &dir);
         assert!(out.status.success(), "{}", text(&out));
         dir
     };
