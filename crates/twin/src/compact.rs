@@ -18,6 +18,10 @@
 //! move path`) are attributes. Labels and attribute values that are not plain words
 //! (letters, digits, `_ - . /`) are written as JSON strings.
 //!
+//! Prompts may put the id at the end of the line instead ([`IdPlacement::Last`]:
+//! `mug color=red box=[12,40,88,130] … #1`, attributes right after the label); the parser
+//! reads both placements, line by line.
+//!
 //! **What round-trips.** Masks and per-frame video observations are not written (they would
 //! dwarf everything else; the model refers to objects by id and the masks are looked up in
 //! the input twin). Numbers are written with at most [`COORD_DECIMALS`] decimals
@@ -119,10 +123,13 @@ fn fmt_depth(d: &DepthStats) -> String {
     )
 }
 
-fn push_tail(line: &mut String, attrs: &Attributes, rels: &[Relation]) {
+fn push_attrs(line: &mut String, attrs: &Attributes) {
     for (k, v) in attrs.pairs() {
         let _ = write!(line, " {k}={}", fmt_text(v));
     }
+}
+
+fn push_rels(line: &mut String, rels: &[Relation]) {
     if !rels.is_empty() {
         let r: Vec<String> = rels
             .iter()
@@ -132,9 +139,36 @@ fn push_tail(line: &mut String, attrs: &Attributes, rels: &[Relation]) {
     }
 }
 
-/// One object's line.
+/// Where a line of the compact form puts the object's or track's id.
+///
+/// [`IdPlacement::First`] is the canonical form (`#8 cube … color=red`). [`IdPlacement::Last`]
+/// writes the words that identify the entry first and the id at the end
+/// (`cube color=red … #8`): a language model that must cite the id of "the red cube" can
+/// then find the words and copy the id that follows them, instead of having to produce the
+/// id before anything that names the object. [`parse_compact`] reads both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdPlacement {
+    /// `#ID LABEL field…`: fields in the fixed order of the module docs.
+    #[default]
+    First,
+    /// `LABEL attribute… field… #ID`: attributes right after the label, the id last.
+    Last,
+}
+
+/// One object's line in the canonical form ([`IdPlacement::First`]).
 pub fn object_line(o: &Object) -> String {
-    let mut line = format!("#{} {}", o.id, fmt_text(&o.label));
+    object_line_with(o, IdPlacement::First)
+}
+
+/// One object's line with the id where `ids` says.
+pub fn object_line_with(o: &Object, ids: IdPlacement) -> String {
+    let mut line = match ids {
+        IdPlacement::First => format!("#{} {}", o.id, fmt_text(&o.label)),
+        IdPlacement::Last => fmt_text(&o.label),
+    };
+    if ids == IdPlacement::Last {
+        push_attrs(&mut line, &o.attributes);
+    }
     if let Some(s) = o.score {
         let _ = write!(line, " score={}", fmt_num(s, UNIT_DECIMALS));
     }
@@ -153,12 +187,24 @@ pub fn object_line(o: &Object) -> String {
     if let Some(m) = o.mask_source {
         let _ = write!(line, " mask_source={}", m.name());
     }
-    push_tail(&mut line, &o.attributes, &o.relations);
+    if ids == IdPlacement::First {
+        push_attrs(&mut line, &o.attributes);
+    }
+    push_rels(&mut line, &o.relations);
+    if ids == IdPlacement::Last {
+        let _ = write!(line, " #{}", o.id);
+    }
     line
 }
 
-fn track_line(t: &Track) -> String {
-    let mut line = format!("@{} {}", t.id, fmt_text(&t.label));
+fn track_line(t: &Track, ids: IdPlacement) -> String {
+    let mut line = match ids {
+        IdPlacement::First => format!("@{} {}", t.id, fmt_text(&t.label)),
+        IdPlacement::Last => fmt_text(&t.label),
+    };
+    if ids == IdPlacement::Last {
+        push_attrs(&mut line, &t.attributes);
+    }
     if let Some(s) = t.score {
         let _ = write!(line, " score={}", fmt_num(s, UNIT_DECIMALS));
     }
@@ -179,7 +225,13 @@ fn track_line(t: &Track) -> String {
             let _ = write!(line, " path={}", p.join(";"));
         }
     }
-    push_tail(&mut line, &t.attributes, &t.relations);
+    if ids == IdPlacement::First {
+        push_attrs(&mut line, &t.attributes);
+    }
+    push_rels(&mut line, &t.relations);
+    if ids == IdPlacement::Last {
+        let _ = write!(line, " @{}", t.id);
+    }
     line
 }
 
@@ -188,8 +240,14 @@ fn event_line(e: &Event) -> String {
     format!("event f={} {} {}", e.frame, e.kind.name(), ids.join(","))
 }
 
-/// The compact form of a twin (ends with a newline).
+/// The compact form of a twin (ends with a newline), in the canonical form
+/// ([`IdPlacement::First`]).
 pub fn to_compact(twin: &Twin) -> String {
+    to_compact_with(twin, IdPlacement::First)
+}
+
+/// The compact form of a twin with the ids where `ids` says (ends with a newline).
+pub fn to_compact_with(twin: &Twin, ids: IdPlacement) -> String {
     let mut out = String::new();
     match twin {
         Twin::Image(t) => {
@@ -199,7 +257,7 @@ pub fn to_compact(twin: &Twin) -> String {
             }
             out.push('\n');
             for o in &t.objects {
-                out.push_str(&object_line(o));
+                out.push_str(&object_line_with(o, ids));
                 out.push('\n');
             }
         }
@@ -213,7 +271,7 @@ pub fn to_compact(twin: &Twin) -> String {
                 t.frames
             );
             for tr in &t.tracks {
-                out.push_str(&track_line(tr));
+                out.push_str(&track_line(tr, ids));
                 out.push('\n');
             }
             for e in &t.events {
@@ -265,6 +323,20 @@ fn err(line: usize, column: usize, message: impl Into<String>) -> CompactError {
         column,
         message: message.into(),
     }
+}
+
+/// Splits an entry line into tokens, with a trailing id ([`IdPlacement::Last`]: `cube … #8`)
+/// moved to the front, where the canonical form has it. Labels and values that start with
+/// a sigil are always quoted, so a last token that starts with `sigil` can only be the id.
+fn entry_tokens(line_no: usize, s: &str, sigil: char) -> Result<Vec<Tok>, CompactError> {
+    let mut toks = tokenize(line_no, s)?;
+    let first_is_id = toks.first().is_some_and(|t| t.text.starts_with(sigil));
+    let last_is_id = toks.len() > 1 && toks.last().is_some_and(|t| t.text.starts_with(sigil));
+    if !first_is_id && last_is_id {
+        let id = toks.pop().expect("a last token");
+        toks.insert(0, id);
+    }
+    Ok(toks)
 }
 
 /// Splits a line at spaces outside JSON strings.
@@ -625,11 +697,14 @@ pub fn parse_compact(text: &str) -> Result<Twin, CompactError> {
             for (ln, l) in lines {
                 let cx = LineCx {
                     line: ln,
-                    toks: tokenize(ln, l)?,
+                    toks: entry_tokens(ln, l, '#')?,
                     _src: l,
                 };
                 if !cx.toks[0].text.starts_with('#') {
-                    return Err(cx.err(&cx.toks[0], "expected an object line starting with #ID"));
+                    return Err(cx.err(
+                        &cx.toks[0],
+                        "expected an object line that starts or ends with #ID",
+                    ));
                 }
                 twin.objects.push(parse_object(&cx)?);
             }
@@ -657,7 +732,7 @@ pub fn parse_compact(text: &str) -> Result<Twin, CompactError> {
             for (ln, l) in lines {
                 let cx = LineCx {
                     line: ln,
-                    toks: tokenize(ln, l)?,
+                    toks: entry_tokens(ln, l, '@')?,
                     _src: l,
                 };
                 let first = &cx.toks[0].text;
@@ -669,7 +744,10 @@ pub fn parse_compact(text: &str) -> Result<Twin, CompactError> {
                 } else if first == "event" {
                     twin.events.push(parse_event(&cx)?);
                 } else {
-                    return Err(cx.err(&cx.toks[0], "expected a track line (@ID) or an event line"));
+                    return Err(cx.err(
+                        &cx.toks[0],
+                        "expected a track line (starting or ending with @ID) or an event line",
+                    ));
                 }
             }
             Ok(Twin::Video(twin))

@@ -1,6 +1,8 @@
 //! The compact prompt form round-trips, and its parser never panics.
 
-use dtr1_twin::compact::{keep_compact_fields, parse_compact, to_compact, token_proxy};
+use dtr1_twin::compact::{
+    keep_compact_fields, parse_compact, to_compact, to_compact_with, token_proxy, IdPlacement,
+};
 use dtr1_twin::{
     example, Attributes, DepthSource, DepthStats, Event, EventKind, ImageTwin, MaskSource, Motion,
     Object, PathPoint, Relation, RelationKind, Track, Twin, VideoTwin, SCHEMA_VERSION,
@@ -127,6 +129,8 @@ proptest! {
         let twin = Twin::Image(ImageTwin { schema_version: SCHEMA_VERSION.into(), width: w, height: h, depth_source, objects });
         let text = to_compact(&twin);
         prop_assert_eq!(parse_compact(&text).unwrap(), keep_compact_fields(&twin), "{}", text);
+        let last = to_compact_with(&twin, IdPlacement::Last);
+        prop_assert_eq!(parse_compact(&last).unwrap(), keep_compact_fields(&twin), "{}", last);
     }
 
     #[test]
@@ -141,6 +145,8 @@ proptest! {
         });
         let text = to_compact(&twin);
         prop_assert_eq!(parse_compact(&text).unwrap(), keep_compact_fields(&twin), "{}", text);
+        let last = to_compact_with(&twin, IdPlacement::Last);
+        prop_assert_eq!(parse_compact(&last).unwrap(), keep_compact_fields(&twin), "{}", last);
     }
 
     #[test]
@@ -191,6 +197,40 @@ fn quoted_labels_and_attributes_survive() {
         "image 10x10\n#1 \"dining table\" color=\"dark \\\"oak\\\" brown\"\n"
     );
     assert_eq!(parse_compact(&text).unwrap(), twin);
+}
+
+#[test]
+fn ids_last_puts_the_identifying_words_before_the_id() {
+    let mut t = ImageTwin::new(10, 10);
+    let mut o = Object::new(8, "cube");
+    o.attributes.color = Some("red".into());
+    o.area = Some(40);
+    o.centroid = Some([3.0, 4.5]);
+    o.relations = vec![Relation {
+        kind: RelationKind::LeftOf,
+        to: 2,
+    }];
+    t.objects.push(o);
+    t.objects.push(Object::new(2, "event"));
+    let twin = Twin::Image(t);
+    let text = to_compact_with(&twin, IdPlacement::Last);
+    assert_eq!(
+        text,
+        "image 10x10\ncube color=red area=40 c=(3,4.5) rel=left_of:2 #8\nevent #2\n"
+    );
+    assert_eq!(parse_compact(&text).unwrap(), twin);
+    // A label that starts with a sigil is quoted, so it is never taken for the id.
+    let mut t = ImageTwin::new(10, 10);
+    t.objects.push(Object::new(3, "#5"));
+    let twin = Twin::Image(t);
+    let text = to_compact_with(&twin, IdPlacement::Last);
+    assert_eq!(text, "image 10x10\n\"#5\" #3\n");
+    assert_eq!(parse_compact(&text).unwrap(), twin);
+    // A line with the id at neither end names the problem.
+    let e = parse_compact("image 10x10\ncube color=red\n").unwrap_err();
+    assert!(e.message.contains("starts or ends with #ID"), "{e}");
+    let e = parse_compact("video 10x10 fps=5 frames=3\nball frames=0-2\n").unwrap_err();
+    assert!(e.message.contains("starting or ending with @ID"), "{e}");
 }
 
 /// The compact form is much shorter than JSON. Prints the numbers for docs/benchmarks.md.
