@@ -162,56 +162,44 @@ pub fn object_line(o: &Object) -> String {
 
 /// One object's line with the id where `ids` says.
 pub fn object_line_with(o: &Object, ids: IdPlacement) -> String {
-    let mut line = match ids {
-        IdPlacement::First => format!("#{} {}", o.id, fmt_text(&o.label)),
-        IdPlacement::Last => fmt_text(&o.label),
-    };
-    if ids == IdPlacement::Last {
-        push_attrs(&mut line, &o.attributes);
-    }
+    let mut fields = String::new();
     if let Some(s) = o.score {
-        let _ = write!(line, " score={}", fmt_num(s, UNIT_DECIMALS));
+        let _ = write!(fields, " score={}", fmt_num(s, UNIT_DECIMALS));
     }
     if let Some(b) = &o.bbox {
-        let _ = write!(line, " box={}", fmt_box(b));
+        let _ = write!(fields, " box={}", fmt_box(b));
     }
     if let Some(a) = o.area {
-        let _ = write!(line, " area={a}");
+        let _ = write!(fields, " area={a}");
     }
     if let Some(c) = &o.centroid {
-        let _ = write!(line, " c={}", fmt_point(c));
+        let _ = write!(fields, " c={}", fmt_point(c));
     }
     if let Some(d) = &o.depth {
-        let _ = write!(line, " d={}", fmt_depth(d));
+        let _ = write!(fields, " d={}", fmt_depth(d));
     }
     if let Some(m) = o.mask_source {
-        let _ = write!(line, " mask_source={}", m.name());
+        let _ = write!(fields, " mask_source={}", m.name());
     }
-    if ids == IdPlacement::First {
-        push_attrs(&mut line, &o.attributes);
-    }
-    push_rels(&mut line, &o.relations);
-    if ids == IdPlacement::Last {
-        let _ = write!(line, " #{}", o.id);
-    }
-    line
+    entry_line(
+        ('#', o.id),
+        &o.label,
+        &o.attributes,
+        &o.relations,
+        &fields,
+        ids,
+    )
 }
 
 fn track_line(t: &Track, ids: IdPlacement) -> String {
-    let mut line = match ids {
-        IdPlacement::First => format!("@{} {}", t.id, fmt_text(&t.label)),
-        IdPlacement::Last => fmt_text(&t.label),
-    };
-    if ids == IdPlacement::Last {
-        push_attrs(&mut line, &t.attributes);
-    }
+    let mut fields = String::new();
     if let Some(s) = t.score {
-        let _ = write!(line, " score={}", fmt_num(s, UNIT_DECIMALS));
+        let _ = write!(fields, " score={}", fmt_num(s, UNIT_DECIMALS));
     }
-    let _ = write!(line, " frames={}-{}", t.first_frame, t.last_frame);
+    let _ = write!(fields, " frames={}-{}", t.first_frame, t.last_frame);
     if let Some(m) = &t.motion {
         let _ = write!(
-            line,
+            fields,
             " move={}@{}",
             fmt_num(m.speed, COORD_DECIMALS),
             fmt_num(m.direction, COORD_DECIMALS)
@@ -222,15 +210,44 @@ fn track_line(t: &Track, ids: IdPlacement) -> String {
                 .iter()
                 .map(|p| format!("{}:{}", p.frame, fmt_point(&[p.x, p.y])))
                 .collect();
-            let _ = write!(line, " path={}", p.join(";"));
+            let _ = write!(fields, " path={}", p.join(";"));
         }
     }
-    if ids == IdPlacement::First {
-        push_attrs(&mut line, &t.attributes);
-    }
-    push_rels(&mut line, &t.relations);
-    if ids == IdPlacement::Last {
-        let _ = write!(line, " @{}", t.id);
+    entry_line(
+        ('@', t.id),
+        &t.label,
+        &t.attributes,
+        &t.relations,
+        &fields,
+        ids,
+    )
+}
+
+/// Joins an object's or track's line: `SIGIL+ID LABEL fields attributes rel` (First) or
+/// `LABEL attributes fields rel SIGIL+ID` (Last). `fields` is the entry's own `key=value`
+/// run, each with a leading space.
+fn entry_line(
+    (sigil, id): (char, u32),
+    label: &str,
+    attrs: &Attributes,
+    rels: &[Relation],
+    fields: &str,
+    ids: IdPlacement,
+) -> String {
+    let mut line = String::new();
+    match ids {
+        IdPlacement::First => {
+            let _ = write!(line, "{sigil}{id} {}{fields}", fmt_text(label));
+            push_attrs(&mut line, attrs);
+            push_rels(&mut line, rels);
+        }
+        IdPlacement::Last => {
+            line.push_str(&fmt_text(label));
+            push_attrs(&mut line, attrs);
+            line.push_str(fields);
+            push_rels(&mut line, rels);
+            let _ = write!(line, " {sigil}{id}");
+        }
     }
     line
 }
