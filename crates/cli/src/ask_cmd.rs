@@ -551,7 +551,10 @@ fn check_rollout(task: Task, query: &str, twin: &Twin, completion: &str) -> Chec
     let answer = parse_answer(task, parsed.answer.as_deref().unwrap_or(""));
     // The structure check reads only the task, the twin and the rollout; the truth is not
     // consulted, so an empty one stands in for the answer nobody knows.
-    let truth = dtr1_data::GroundTruth::Answers { answers: vec![] };
+    let truth = dtr1_data::GroundTruth::Answers {
+        answers: vec![],
+        ids: None,
+    };
     let req = dtr1_reward::Request {
         task,
         query,
@@ -560,7 +563,7 @@ fn check_rollout(task: Task, query: &str, twin: &Twin, completion: &str) -> Chec
         cider: None,
     };
     let cfg = dtr1_reward::RewardConfig::default();
-    let st = dtr1_reward::structure::check(parsed.twin.as_deref(), &answer, &req, &cfg);
+    let st = dtr1_reward::structure::check(parsed.twin.as_deref(), &answer, &req, &cfg, None);
     let unit = if task.is_video() { "track" } else { "object" };
     let mut named = Vec::new();
     let sub_ids: Vec<u32> = parsed

@@ -129,8 +129,8 @@ fn show(dir: &Path, split: &str, which: &str, out: &Path) -> Result<()> {
             .with_context(|| format!("no sample {which:?} in {split}"))?,
     };
     let answer_text = match &s.truth {
-        dtr1_data::GroundTruth::Answers { answers } => answers.join(" | "),
-        dtr1_data::GroundTruth::Summaries { references } => references[..1].join(""),
+        dtr1_data::GroundTruth::Answers { answers, .. } => answers.join(" | "),
+        dtr1_data::GroundTruth::Summaries { references, .. } => references[..1].join(""),
         t => format!("ids {:?}", t.target_ids().unwrap_or(&[])),
     };
     let img = dtr1_data::overlay::caption(
@@ -144,8 +144,8 @@ fn show(dir: &Path, split: &str, which: &str, out: &Path) -> Result<()> {
     img.write_to(&mut png, image::ImageFormat::Png)?;
     dataset::write_atomic(out, &png.into_inner())?;
     let answer = match &s.truth {
-        dtr1_data::GroundTruth::Answers { answers } => answers.join(" | "),
-        dtr1_data::GroundTruth::Summaries { references } => references.join(" | "),
+        dtr1_data::GroundTruth::Answers { answers, .. } => answers.join(" | "),
+        dtr1_data::GroundTruth::Summaries { references, .. } => references.join(" | "),
         t => format!("ids {:?}", t.target_ids().unwrap_or(&[])),
     };
     crate::out(&format!(

@@ -25,7 +25,10 @@ pub fn render(sample: &Sample) -> Result<RgbImage, DataError> {
                         ignore: None,
                         ids: ids.clone(),
                     },
-                    None => GroundTruth::Answers { answers: vec![] },
+                    None => GroundTruth::Answers {
+                        answers: vec![],
+                        ids: None,
+                    },
                 },
                 other => other.clone(),
             };

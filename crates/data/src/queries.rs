@@ -252,6 +252,34 @@ pub fn check(spec: &Spec, twin: &ImageTwin) -> Option<Outcome> {
     }
 }
 
+/// The objects a query is about: what a sub-twin needs to answer it (stored as the ground
+/// truth's `ids`). Segmentation and grounding: the targets. A count: every object of the
+/// colour. An existence question: the objects that match (none when the answer is no). The
+/// colour of an extreme object: that object. `None` when [`check`] finds no clear answer.
+pub fn relevant(spec: &Spec, twin: &ImageTwin) -> Option<Vec<u32>> {
+    let matching = |f: &dyn Fn(&dtr1_twin::Object) -> bool| -> Vec<u32> {
+        let mut v: Vec<u32> = twin.objects.iter().filter(|o| f(o)).map(|o| o.id).collect();
+        v.sort_unstable();
+        v
+    };
+    match (spec, check(spec, twin)?) {
+        (_, Outcome::Targets(ids)) => Some(ids),
+        (Spec::Count { color }, _) => Some(matching(&|o| attr(o, "color") == color)),
+        (Spec::Exists { color, shape }, _) => Some(matching(&|o| {
+            attr(o, "color") == color || attr(o, "shape") == shape
+        })),
+        (Spec::ColorOf { shape, extreme }, _) => {
+            let v: Vec<&dtr1_twin::Object> = twin
+                .objects
+                .iter()
+                .filter(|o| attr(o, "shape") == shape)
+                .collect();
+            extreme_of(&v, *extreme).map(|o| vec![o.id])
+        }
+        _ => None,
+    }
+}
+
 /// Generates queries for a scene: up to `per_task` per image benchmark, each verified by
 /// [`check`] on the scene's twin.
 pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> Vec<Query> {
@@ -538,6 +566,7 @@ pub fn ground_truth(q: &Query, twin: &ImageTwin) -> GroundTruth {
         },
         _ => GroundTruth::Answers {
             answers: vec![q.answer.clone().unwrap_or_default()],
+            ids: relevant(&q.spec, twin),
         },
     }
 }

@@ -164,6 +164,7 @@ pub fn generate(
                 }
                 _ => crate::GroundTruth::Answers {
                     answers: vec![q.answer.clone().unwrap_or_default()],
+                    ids: crate::video_queries::relevant(&q.spec, &twin),
                 },
             };
             samples.push((q.task, q.text, truth, q.level, format!("{:?}", q.spec)));
@@ -173,6 +174,7 @@ pub fn generate(
             "Summarise what happens in the video.".to_string(),
             crate::GroundTruth::Summaries {
                 references: crate::video_queries::summaries(&twin),
+                ids: Some(crate::video_queries::summary_relevant(&twin)),
             },
             2,
             "Summary".to_string(),

@@ -58,6 +58,18 @@ impl Task {
         )
     }
 
+    /// The type of ground truth (its JSON `"type"`, [`GroundTruth::type_name`]) the task is
+    /// scored against.
+    pub fn truth_type(self) -> &'static str {
+        match self {
+            Task::ImageReasonseg => "mask",
+            Task::ImageGrounding => "box",
+            Task::ImageVqa | Task::VideoVqa => "answers",
+            Task::VideoReasonseg => "video_masks",
+            Task::VideoSummary => "summaries",
+        }
+    }
+
     /// Whether the task is about a video.
     pub fn is_video(self) -> bool {
         matches!(
@@ -72,6 +84,10 @@ impl Task {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum GroundTruth {
     /// Target mask of an image, and (when known) the ids of the objects that make it up.
+    ///
+    /// In every variant `ids` names, when known, the objects (tracks) the query is about: the
+    /// targets of a segmentation or grounding query, the objects a question or a summary
+    /// needs. The reward pays a sub-twin for covering them ([`GroundTruth::relevant_ids`]).
     Mask {
         /// Target mask.
         mask: Rle,
@@ -94,6 +110,11 @@ pub enum GroundTruth {
     Answers {
         /// The answers.
         answers: Vec<String>,
+        /// The objects (tracks) the question is about, when known: those a sub-twin needs to
+        /// answer it (e.g. every object of the colour a count asks about; empty when the
+        /// answer is "none of them").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<u32>>,
     },
     /// Per-frame target masks of a video (frames absent from the map are empty).
     VideoMasks {
@@ -108,17 +129,43 @@ pub enum GroundTruth {
     Summaries {
         /// The references.
         references: Vec<String>,
+        /// The tracks that take part in the events a summary tells, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<u32>>,
     },
 }
 
 impl GroundTruth {
-    /// The target object/track ids, when known.
+    /// The target object/track ids of an id answer (segmentation, grounding), when known.
     pub fn target_ids(&self) -> Option<&[u32]> {
         match self {
             GroundTruth::Mask { ids, .. }
             | GroundTruth::Box { ids, .. }
             | GroundTruth::VideoMasks { ids, .. } => ids.as_deref(),
             _ => None,
+        }
+    }
+
+    /// The objects (tracks) the query is about, when known: the targets of an id answer,
+    /// the objects a question or summary needs otherwise.
+    pub fn relevant_ids(&self) -> Option<&[u32]> {
+        match self {
+            GroundTruth::Mask { ids, .. }
+            | GroundTruth::Box { ids, .. }
+            | GroundTruth::VideoMasks { ids, .. }
+            | GroundTruth::Answers { ids, .. }
+            | GroundTruth::Summaries { ids, .. } => ids.as_deref(),
+        }
+    }
+
+    /// The name of the variant as it appears in JSON (`"type"`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            GroundTruth::Mask { .. } => "mask",
+            GroundTruth::Box { .. } => "box",
+            GroundTruth::Answers { .. } => "answers",
+            GroundTruth::VideoMasks { .. } => "video_masks",
+            GroundTruth::Summaries { .. } => "summaries",
         }
     }
 }

@@ -159,6 +159,69 @@ pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> 
     }
 }
 
+/// The tracks a video query is about: what a sub-twin needs to answer it (stored as the
+/// ground truth's `ids`). Segmentation: the targets. Counting collisions: every track that
+/// collides. Collisions of one track, or whether it stops before the first collision: that
+/// track (and, for the latter, the two of the first collision). Which of two stops first:
+/// the two. `None` when [`check`] finds no clear answer.
+pub fn relevant(spec: &VSpec, t: &VideoTwin) -> Option<Vec<u32>> {
+    let (targets, _) = check(spec, t)?;
+    let by = |c: &str, s: &str| -> Option<u32> {
+        let who: Vec<u32> = t
+            .tracks
+            .iter()
+            .filter(|tr| attrs(t, tr.id) == Some((c.to_string(), s.to_string())))
+            .map(|tr| tr.id)
+            .collect();
+        match who.as_slice() {
+            [id] => Some(*id),
+            _ => None,
+        }
+    };
+    let mut ids = match spec {
+        VSpec::StoppedAfterCollision | VSpec::SetInMotion | VSpec::EnteredLast => targets,
+        VSpec::CountCollisions => events(t, EventKind::Collide)
+            .flat_map(|c| c.tracks.iter().copied())
+            .collect(),
+        VSpec::CollisionsOf { color, shape } => vec![by(color, shape)?],
+        VSpec::FirstToStop { a, b } => vec![by(&a.0, &a.1)?, by(&b.0, &b.1)?],
+        VSpec::StopBeforeAfterCollision { color, shape } => {
+            let mut v = vec![by(color, shape)?];
+            if let Some(first) = events(t, EventKind::Collide).next() {
+                v.extend(&first.tracks);
+            }
+            v
+        }
+    };
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids)
+}
+
+/// Whether a summary tells an event: every appearance after the first frame, every leave,
+/// start, stop and collision (not the objects present from the start, not occlusions). The
+/// reference summaries and the reward's event match both follow this rule.
+pub fn is_told(e: &dtr1_twin::Event) -> bool {
+    match e.kind {
+        EventKind::Appear => e.frame > 0,
+        EventKind::Leave | EventKind::Start | EventKind::Stop | EventKind::Collide => true,
+        EventKind::Occlude => false,
+    }
+}
+
+/// The tracks a summary is about: those that take part in an event it tells ([`is_told`]).
+pub fn summary_relevant(t: &VideoTwin) -> Vec<u32> {
+    let mut ids: Vec<u32> = t
+        .events
+        .iter()
+        .filter(|e| is_told(e))
+        .flat_map(|e| e.tracks.iter().copied())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// Generates the queries of a clip (each kept only when the checker agrees with the
 /// generator's answer from the simulation's own event log).
 pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
@@ -407,7 +470,12 @@ pub fn summaries(twin: &VideoTwin) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(k, p)| {
-            let parts: Vec<String> = twin.events.iter().filter_map(p).collect();
+            let parts: Vec<String> = twin
+                .events
+                .iter()
+                .filter(|e| is_told(e))
+                .filter_map(p)
+                .collect();
             let intro = match k {
                 0 => format!("There are {} objects on the ground.", twin.tracks.len()),
                 _ => format!("The video shows {} objects.", twin.tracks.len()),

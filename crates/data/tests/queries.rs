@@ -67,7 +67,7 @@ fn suite_is_deterministic_and_keeps_heldout_pairs_out_of_train() {
     }
     let video = test.iter().find(|s| s.task == Task::VideoSummary).unwrap();
     match (&video.media, &video.truth) {
-        (dtr1_data::Media::Video { frames, .. }, GroundTruth::Summaries { references }) => {
+        (dtr1_data::Media::Video { frames, .. }, GroundTruth::Summaries { references, .. }) => {
             assert_eq!(frames.len(), 32);
             assert!(frames.iter().all(|f| f.exists()));
             assert!(references.len() >= 2 && references[0] != references[1]);

@@ -181,7 +181,7 @@ fn values(
             };
             Values::Box { iou }
         }
-        (GroundTruth::Answers { answers }, _) => Values::Vqa {
+        (GroundTruth::Answers { answers, .. }, _) => Values::Vqa {
             accuracy: text_accuracy(&answer, answers),
         },
         (GroundTruth::VideoMasks { masks, .. }, Twin::Video(v)) => {
@@ -214,7 +214,7 @@ fn values(
             let s = jf::SequenceScores::from_frames(&frames).map_err(err)?;
             Values::Video { j: s.j, f: s.f }
         }
-        (GroundTruth::Summaries { references }, _) => {
+        (GroundTruth::Summaries { references, .. }, _) => {
             let text = match &answer {
                 Answer::Text(t) => t.as_str(),
                 _ => "",
@@ -257,7 +257,7 @@ pub(crate) fn cider_scorer(samples: &[PreparedSample]) -> cider::CiderD {
     let refs: Vec<Vec<String>> = samples
         .iter()
         .filter_map(|p| match &p.sample.truth {
-            GroundTruth::Summaries { references } => {
+            GroundTruth::Summaries { references, .. } => {
                 Some(references.iter().map(|r| cider::tokenize(r)).collect())
             }
             _ => None,

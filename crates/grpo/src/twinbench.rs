@@ -148,7 +148,7 @@ impl<'t> TwinBenchEnv<'t> {
         for (sample, twin) in samples {
             let messages = messages(&sample, &twin, mode);
             let prompt = tok.encode_chat(&messages, true)?;
-            if let GroundTruth::Summaries { references } = &sample.truth {
+            if let GroundTruth::Summaries { references, .. } = &sample.truth {
                 refs.push(references.clone());
             }
             items.push(Prepared {

@@ -38,7 +38,7 @@ fn tokenizer(samples: &[(dtr1_data::Sample, dtr1_twin::Twin)]) -> Tokenizer {
     let mut corpus: Vec<String> = Vec::new();
     for (s, t) in samples {
         corpus.push(s.query.clone());
-        if let dtr1_data::GroundTruth::Answers { answers } = &s.truth {
+        if let dtr1_data::GroundTruth::Answers { answers, .. } = &s.truth {
             corpus.extend(answers.iter().cloned());
         }
         if let dtr1_twin::Twin::Image(t) = t {

@@ -170,7 +170,7 @@ impl Baseline {
         let mut by_type: BTreeMap<(Task, String), BTreeMap<String, usize>> = BTreeMap::new();
         let mut by_task: BTreeMap<Task, BTreeMap<String, usize>> = BTreeMap::new();
         for s in train {
-            let GroundTruth::Answers { answers } = &s.truth else {
+            let GroundTruth::Answers { answers, .. } = &s.truth else {
                 continue;
             };
             for a in answers {

@@ -9,9 +9,10 @@
 //! For TwinBench samples the solver reads the query's meaning from `meta.spec`, works the
 //! answer out on the twin, and checks it against the ground truth; the trace is then
 //! [`Trace::grounded`]. Without a spec (other datasets), or if the twin disagrees with the
-//! ground truth, it falls back to a trace built from the ground truth alone (target ids,
-//! the most frequent annotator answer, the first reference summary) with a plain reasoning
-//! sentence.
+//! ground truth, it falls back to a trace built from the ground truth alone (target ids, or
+//! the objects [`dtr1_reward::targets::targets`] derives from a mask or box; the most
+//! frequent annotator answer over the objects `truth.ids` names; the first reference
+//! summary) with a plain reasoning sentence.
 
 use crate::spec::{self, Spec};
 use crate::{check_kind, view, PromptError};
@@ -469,18 +470,20 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 .copied()
                 .filter(|o| color(o) == want_c && shape(o) == want_s)
                 .collect();
-            let similar: Vec<&Object> = objs
+            // Everything that shares the colour or the shape settles the question (the
+            // relevant objects of the ground truth); the reasoning names two of them.
+            let partial: Vec<&Object> = objs
                 .iter()
                 .copied()
                 .filter(|o| {
                     !(color(o) == want_c && shape(o) == want_s)
                         && (color(o) == want_c || shape(o) == want_s)
                 })
-                .take(2)
                 .collect();
+            let similar = &partial[..partial.len().min(2)];
             let mut entries: Vec<(u32, Vec<Field>)> =
                 hit.iter().map(|o| (o.id, col.clone())).collect();
-            entries.extend(similar.iter().map(|o| (o.id, col.clone())));
+            entries.extend(partial.iter().map(|o| (o.id, col.clone())));
             let think = match (hit.first(), similar.is_empty()) {
                 (Some(o), _) => format!("{} is a {want_c} {want_s}, so yes.", oname(o)),
                 (None, true) => format!("No object is {want_c} or a {want_s}, so no."),
@@ -807,64 +810,6 @@ fn summary_think(t: &VideoTwin) -> String {
 // ---------------------------------------------------------------------------------------
 // Ground-truth fallbacks.
 
-/// Target ids from the ground truth: its ids, or else the objects whose masks lie mostly
-/// inside the target (segmentation) or whose box overlaps the target box most (grounding).
-fn truth_targets(sample: &Sample, twin: &Twin) -> Option<Vec<u32>> {
-    if let Some(ids) = sample.truth.target_ids() {
-        return Some(sorted(ids.to_vec()));
-    }
-    match (&sample.truth, twin) {
-        (GroundTruth::Mask { mask, .. }, Twin::Image(t)) => {
-            let ids: Vec<u32> = t
-                .objects
-                .iter()
-                .filter(|o| {
-                    o.mask.as_ref().is_some_and(|m| {
-                        m.area() > 0
-                            && dtr1_rle::intersection_area(m, mask).is_ok_and(|i| 2 * i >= m.area())
-                    })
-                })
-                .map(|o| o.id)
-                .collect();
-            (!ids.is_empty()).then_some(ids)
-        }
-        (GroundTruth::Box { bbox, .. }, Twin::Image(t)) => t
-            .objects
-            .iter()
-            .filter_map(|o| {
-                let iou = dtr1_metrics::boxes::box_iou(
-                    &o.bbox?,
-                    bbox,
-                    dtr1_metrics::boxes::BoxConvention::Continuous,
-                )
-                .ok()?;
-                (iou > 0.0).then_some((o.id, iou))
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(id, _)| vec![id]),
-        (GroundTruth::VideoMasks { masks, .. }, Twin::Video(v)) => {
-            let ids: Vec<u32> = v
-                .tracks
-                .iter()
-                .filter(|tr| {
-                    let (mut inside, mut area) = (0u64, 0u64);
-                    for (f, fo) in &tr.frames {
-                        let Some(m) = &fo.mask else { continue };
-                        area += m.area();
-                        if let Some(g) = masks.get(f) {
-                            inside += dtr1_rle::intersection_area(m, g).unwrap_or(0);
-                        }
-                    }
-                    area > 0 && 2 * inside >= area
-                })
-                .map(|tr| tr.id)
-                .collect();
-            (!ids.is_empty()).then_some(ids)
-        }
-        _ => None,
-    }
-}
-
 /// The most frequent annotator answer (ties: the first).
 fn majority(answers: &[String]) -> Option<String> {
     let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -884,7 +829,7 @@ fn agrees(worked: &Worked, sample: &Sample) -> bool {
         (Answer::Ids(ids), truth) => {
             truth.target_ids().map(|t| sorted(t.to_vec())) == Some(ids.clone())
         }
-        (Answer::Text(a), GroundTruth::Answers { answers }) => {
+        (Answer::Text(a), GroundTruth::Answers { answers, .. }) => {
             answers.iter().any(|g| dtr1_metrics::vqa::exact_match(a, g))
         }
         _ => false,
@@ -903,7 +848,8 @@ pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
     check_kind(sample, twin)?;
     let spec = sample.meta.get("spec").and_then(|s| spec::parse(s));
     if sample.task == Task::VideoSummary {
-        let (Twin::Video(v), GroundTruth::Summaries { references }) = (twin, &sample.truth) else {
+        let (Twin::Video(v), GroundTruth::Summaries { references, .. }) = (twin, &sample.truth)
+        else {
             return Err(unsolvable(
                 sample,
                 "a summary sample needs reference summaries",
@@ -943,7 +889,8 @@ pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
     }
     // Fallback: the ground truth alone.
     if sample.task.answers_with_ids() {
-        let ids = truth_targets(sample, twin)
+        let ids = dtr1_reward::targets::targets(&sample.truth, twin)
+            .filter(|ids| !ids.is_empty())
             .ok_or_else(|| unsolvable(sample, "no object of the twin matches the ground truth"))?;
         let names: Vec<String> = ids
             .iter()
@@ -960,12 +907,20 @@ pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
             grounded: false,
         })
     } else {
-        let GroundTruth::Answers { answers } = &sample.truth else {
+        let GroundTruth::Answers { answers, .. } = &sample.truth else {
             return Err(unsolvable(sample, "a VQA sample needs annotator answers"));
         };
         let a = majority(answers).ok_or_else(|| unsolvable(sample, "every answer is empty"))?;
+        // The objects the label says the question is about, when it names them.
+        let entries: Vec<(u32, Vec<Field>)> = sample
+            .truth
+            .relevant_ids()
+            .unwrap_or(&[])
+            .iter()
+            .map(|i| (*i, vec![]))
+            .collect();
         Ok(Trace {
-            twin: sub_twin(sample.task, twin, &[]),
+            twin: sub_twin(sample.task, twin, &entries),
             think: format!("Reading the twin, the answer is {a}."),
             answer: a,
             grounded: false,

@@ -111,7 +111,8 @@ fn score_labels<'py>(
                     parsed.insert(l, p);
                 }
                 let prompt = prompts.as_ref().map_or("", |p| p[i].as_str());
-                out.push(parsed[l.as_str()].score(split(c, prompt), &cfg));
+                let completion = split(c, prompt).map_err(|e| format!("completions[{i}]: {e}"))?;
+                out.push(parsed[l.as_str()].score(completion, &cfg));
             }
             Ok(out)
         })
@@ -145,10 +146,14 @@ fn build_twin(
     serde_json::to_string(&twin).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// Recovers the completion from a trainer's query (prompt + completion) and prompt.
+/// Recovers the completion from a trainer's query (prompt + completion) and prompt: what
+/// follows the prompt (after padding/BOS tokens only); the whole query when the prompt is
+/// empty. Raises `ValueError` when the query does not start with the prompt.
 #[pyfunction]
-fn split_completion(query: String, prompt: String) -> String {
-    split(&query, &prompt).to_string()
+fn split_completion(query: String, prompt: String) -> PyResult<String> {
+    split(&query, &prompt)
+        .map(str::to_string)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// The task names.

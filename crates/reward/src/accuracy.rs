@@ -6,13 +6,20 @@
 //!   union box when several are cited) or of the box written in the answer;
 //! - VQA (image and video): the official soft accuracy when there are 10 annotator answers,
 //!   otherwise 1 if the normalised answer equals any of the given answers;
-//! - video reasoning segmentation: mean over all frames of the per-frame IoU (J, with empty vs
-//!   empty = 1) of the union of the cited tracks' masks with the target;
-//! - summary: `rouge_weight · ROUGE-L F1` (stemmed, best reference) `+ (1 − rouge_weight) ·
-//!   CIDEr-D / 10` when a corpus scorer is given ([`crate::Request::cider`]), ROUGE-L alone
-//!   otherwise (CIDEr-D needs corpus document frequencies; a single sample has none).
+//! - video reasoning segmentation: mean per-frame IoU (J) of the union of the cited tracks'
+//!   masks with the target, over the frames where the target or the prediction is present.
+//!   Frames where both are empty are left out: counting them as 1, as DAVIS's J does for a
+//!   benchmark average, would pay an empty answer for every frame the target is absent.
+//!   When neither is present on any frame (a no-target query answered with nothing), 1;
+//! - summary: the event match of [`crate::summary`] `E`, times `event_weight + (1 −
+//!   event_weight) · T`, where `T = rouge_weight · ROUGE-L F1` (stemmed, best reference)
+//!   `+ (1 − rouge_weight) · CIDEr-D / 10` when a corpus scorer is given
+//!   ([`crate::Request::cider`]), ROUGE-L alone otherwise (CIDEr-D needs corpus document
+//!   frequencies; a single sample has none). A summary that tells none of the twin's events
+//!   with their tracks earns nothing, however many words it shares with the references.
+//!   When the twin records no event a summary would tell, `T` alone.
 
-use crate::{GroundTruth, Request, RewardConfig, Task};
+use crate::{summary, GroundTruth, Request, RewardConfig, Task};
 use dtr1_metrics::{boxes, rouge, seg, vqa};
 use dtr1_rle::Rle;
 use dtr1_twin::Twin;
@@ -32,6 +39,10 @@ pub enum Answer {
     Invalid(String),
 }
 
+/// Most words of a VQA answer. Answers to the official VQA questions are one to three words;
+/// a longer one lists candidates ("yes no 1 2 3 red …") instead of answering.
+pub const MAX_VQA_ANSWER_WORDS: usize = 8;
+
 /// Parses the `<answer>` content for a task.
 pub fn parse_answer(task: Task, text: &str) -> Answer {
     let t = text.trim();
@@ -39,6 +50,12 @@ pub fn parse_answer(task: Task, text: &str) -> Answer {
         return Answer::Empty;
     }
     if !task.answers_with_ids() {
+        let words = t.split_whitespace().count();
+        if matches!(task, Task::ImageVqa | Task::VideoVqa) && words > MAX_VQA_ANSWER_WORDS {
+            return Answer::Invalid(format!(
+                "a VQA answer is a few words, not {words} (at most {MAX_VQA_ANSWER_WORDS})"
+            ));
+        }
         return Answer::Text(t.to_string());
     }
     match serde_json::from_str::<serde_json::Value>(t) {
@@ -70,6 +87,66 @@ pub fn parse_answer(task: Task, text: &str) -> Answer {
                 ""
             }
         )),
+    }
+}
+
+/// An id answer that cites ids the input twin does not have is outside the contract: it
+/// becomes [`Answer::Invalid`], naming them.
+pub fn require_existing(answer: Answer, twin: &Twin) -> Answer {
+    let Answer::Ids(ids) = &answer else {
+        return answer;
+    };
+    let missing: Vec<u32> = ids
+        .iter()
+        .copied()
+        .filter(|id| match twin {
+            Twin::Image(t) => t.object(*id).is_none(),
+            Twin::Video(v) => v.track(*id).is_none(),
+        })
+        .collect();
+    if missing.is_empty() {
+        answer
+    } else {
+        Answer::Invalid(format!("ids {missing:?} are not in the input twin"))
+    }
+}
+
+/// The part of an answer that the sub-twin supports, which is all that accuracy counts:
+/// cited ids that the sub-twin lists; a box when it encloses (`selected`) an object of the
+/// sub-twin; a text answer when the sub-twin parsed and lists an object of the input twin —
+/// or lists nothing and the label says the query is about no object (`relevant` empty).
+/// Anything else is [`Answer::Empty`].
+pub fn supported(
+    answer: &Answer,
+    st: &crate::structure::StructureReport,
+    selected: Option<&[u32]>,
+    relevant: Option<&[u32]>,
+) -> Answer {
+    match answer {
+        Answer::Ids(ids) => {
+            let kept: Vec<u32> = ids.iter().copied().filter(|i| st.ids.contains(i)).collect();
+            if kept.is_empty() {
+                Answer::Empty
+            } else {
+                Answer::Ids(kept)
+            }
+        }
+        Answer::Box(_) => {
+            if selected.unwrap_or(&[]).iter().any(|i| st.ids.contains(i)) {
+                answer.clone()
+            } else {
+                Answer::Empty
+            }
+        }
+        Answer::Text(_) => {
+            let about_nothing = relevant.is_some_and(|r| r.is_empty());
+            if st.parsed && (!st.existing.is_empty() || (about_nothing && st.ids.is_empty())) {
+                answer.clone()
+            } else {
+                Answer::Empty
+            }
+        }
+        other => other.clone(),
     }
 }
 
@@ -147,9 +224,11 @@ pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
             pred.and_then(|p| boxes::box_iou(&p, bbox, boxes::BoxConvention::Continuous).ok())
                 .unwrap_or(0.0)
         }
-        (Task::ImageVqa | Task::VideoVqa, GroundTruth::Answers { answers }, Answer::Text(t)) => {
-            text_accuracy(t, answers)
-        }
+        (
+            Task::ImageVqa | Task::VideoVqa,
+            GroundTruth::Answers { answers, .. },
+            Answer::Text(t),
+        ) => text_accuracy(t, answers),
         (
             Task::VideoReasonseg,
             GroundTruth::VideoMasks { masks, .. },
@@ -163,8 +242,8 @@ pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
             if v.frames == 0 {
                 return 0.0;
             }
-            let empty = Rle::empty(v.height, v.width);
             let mut sum = 0.0;
+            let mut counted = 0u32;
             for f in 0..v.frames {
                 let parts: Vec<&Rle> = ids
                     .iter()
@@ -172,20 +251,35 @@ pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
                     .filter_map(|t| t.frames.get(&f)?.mask.as_ref())
                     .filter(|m| m.size() == [v.height, v.width])
                     .collect();
+                let gt = masks.get(&f).filter(|m| m.area() > 0);
+                if parts.iter().all(|m| m.area() == 0) && gt.is_none() {
+                    continue; // both empty: says nothing about the answer
+                }
+                counted += 1;
                 let pred = union_masks(parts, v.height, v.width);
-                let gt = masks.get(&f).unwrap_or(&empty);
+                let empty;
+                let gt = match gt {
+                    Some(g) => g,
+                    None => {
+                        empty = Rle::empty(v.height, v.width);
+                        &empty
+                    }
+                };
                 sum += match dtr1_rle::intersection_union(&pred, gt) {
-                    Ok((_, 0)) => 1.0,
-                    Ok((i, u)) => i as f64 / u as f64,
-                    Err(_) => 0.0,
+                    Ok((i, u)) if u > 0 => i as f64 / u as f64,
+                    _ => 0.0,
                 };
             }
-            sum / f64::from(v.frames)
+            if counted == 0 {
+                1.0
+            } else {
+                sum / f64::from(counted)
+            }
         }
-        (Task::VideoSummary, GroundTruth::Summaries { references }, Answer::Text(t)) => {
+        (Task::VideoSummary, GroundTruth::Summaries { references, .. }, Answer::Text(t)) => {
             let refs: Vec<&str> = references.iter().map(String::as_str).collect();
             let r = rouge::rouge_l_multi(&refs, t, true).fmeasure;
-            match req.cider {
+            let text = match req.cider {
                 Some(c) => {
                     let toks: Vec<String> = refs
                         .iter()
@@ -195,7 +289,14 @@ pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
                     cfg.rouge_weight * r + (1.0 - cfg.rouge_weight) * (cd / 10.0).clamp(0.0, 1.0)
                 }
                 None => r,
+            };
+            let Twin::Video(v) = req.twin else { return 0.0 };
+            let truth = summary::twin_events(v);
+            if truth.is_empty() {
+                return text;
             }
+            let e = summary::event_score(&summary::read_events(t, v), &truth);
+            e * (cfg.event_weight + (1.0 - cfg.event_weight) * text)
         }
         _ => 0.0,
     }

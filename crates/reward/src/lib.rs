@@ -5,27 +5,48 @@
 //!   at most `max_completion_chars` characters.
 //! - **structure** (0..1, [`structure`]): the `<twin>` block parses as a sub-twin; its
 //!   objects match the schema, exist in the input twin, agree with it on every copied field
-//!   (tolerances in [`structure`]), are not duplicated; the answer is well formed, non-empty
-//!   and cites only objects of the sub-twin; the sub-twin is concise.
-//! - **accuracy** (0..1, [`accuracy`]): mask IoU (segmentation; mean per-frame IoU for
-//!   video), box IoU (grounding), VQA accuracy, ROUGE-L/CIDEr-D blend (summaries). Counted
-//!   only when the format holds, and only cited ids that the sub-twin lists count.
+//!   (tolerances in [`structure`]), are not duplicated; the sub-twin covers the objects the
+//!   query is about and little else ([`targets::relevant`]); the answer is well formed,
+//!   non-empty, cites only objects of the input twin and of the sub-twin; the sub-twin is
+//!   concise. An empty or malformed answer earns no structure.
+//! - **accuracy** (0..1, [`accuracy`]): mask IoU (segmentation; mean per-frame IoU over the
+//!   frames where target or prediction is present, for video), box IoU (grounding), VQA
+//!   accuracy, event match × text overlap (summaries, [`summary`]). Counted only when the
+//!   format holds, and only for what the sub-twin supports: cited ids that it lists, a box
+//!   that encloses one of its objects, a text answer when it is not empty (unless the label
+//!   says the query is about no object).
 //! - **penalty** (≥ 0): known reward hacks that the other terms would not punish enough —
-//!   selecting more than `target + selection_slack` objects (which also zeroes accuracy),
-//!   copying the query as the answer, and overlong completions.
+//!   selecting more than `target + selection_slack` objects, by ids or by a box that encloses
+//!   them (which also zeroes accuracy), copying the query as the answer, and overlong
+//!   completions.
 //!
 //! The reward-hacking suite (`tests/hacking.rs`) checks that each known hack scores strictly
-//! below an honest but wrong answer.
+//! below an honest but wrong answer, and `tests/audit.rs` checks it on every label of a
+//! generated TwinBench suite. Labels from outside are checked first ([`truth::check`]).
 
 pub mod accuracy;
 pub mod rollout;
 pub mod structure;
+pub mod summary;
+pub mod targets;
+pub mod truth;
 
 use dtr1_twin::Twin;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use dtr1_data::{GroundTruth, Task};
+
+/// Version of the reward's definition. Bump it whenever a component's meaning changes:
+/// rewards computed under different versions are not comparable.
+///
+/// - `1`: format, structure (seven checks), accuracy, penalties.
+/// - `2`: structure pays for covering the objects the query is about and is 0 for an empty
+///   or malformed answer; answers citing ids outside the input twin are malformed; accuracy
+///   counts only what the sub-twin supports; box answers face the over-selection guard;
+///   targets are derived when a label does not name them; video IoU leaves out frames where
+///   target and prediction are both empty; summary accuracy is the event match.
+pub const REWARD_VERSION: u32 = 2;
 
 /// Weights and limits of the reward. Every field has a default that the hacking suite is
 /// checked with.
@@ -46,8 +67,13 @@ pub struct RewardConfig {
     pub max_completion_chars: usize,
     /// Over-selection guard: an id answer may select at most `target + slack` objects.
     pub selection_slack: usize,
-    /// Summary accuracy = `rouge_weight · ROUGE-L + (1 − rouge_weight) · CIDEr-D / 10`.
+    /// Text overlap of a summary `T = rouge_weight · ROUGE-L + (1 − rouge_weight) · CIDEr-D / 10`.
     pub rouge_weight: f64,
+    /// Summary accuracy = `E · (event_weight + (1 − event_weight) · T)`, `E` the event match.
+    pub event_weight: f64,
+    /// Entries a sub-twin may list beyond the objects the query is about before the
+    /// `relevant` check drops (context such as an anchor or the rivals of a superlative).
+    pub relevance_slack: usize,
 }
 
 impl Default for RewardConfig {
@@ -61,6 +87,8 @@ impl Default for RewardConfig {
             max_completion_chars: 4000,
             selection_slack: 1,
             rouge_weight: 0.5,
+            event_weight: 0.5,
+            relevance_slack: 3,
         }
     }
 }
@@ -110,42 +138,52 @@ pub fn score(completion: &str, req: &Request<'_>, cfg: &RewardConfig) -> RewardB
     let too_long = chars > cfg.max_completion_chars;
     let format = f64::from(u8::from(parsed.result.is_ok() && !too_long));
     let answer = accuracy::parse_answer(req.task, parsed.answer.as_deref().unwrap_or(""));
+    let answer = accuracy::require_existing(answer, req.twin);
 
-    let st = structure::check(parsed.twin.as_deref(), &answer, req, cfg);
+    let targets = targets::targets(req.truth, req.twin);
+    let relevant = targets::relevant(req.task, req.truth, req.twin);
+    // An overlong completion's sub-twin is not read: the cost of scoring stays bounded.
+    let block = if too_long {
+        None
+    } else {
+        parsed.twin.as_deref()
+    };
+    let st = structure::check(block, &answer, req, cfg, relevant.as_deref());
     problems.extend(st.problems.iter().map(|p| format!("structure: {p}")));
 
-    // Only objects the model put in its sub-twin count: the answer must come from the twin
-    // it built, so citing an object it never wrote down earns nothing.
-    let cited = match &answer {
-        accuracy::Answer::Ids(ids) => {
-            let kept: Vec<u32> = ids.iter().copied().filter(|i| st.ids.contains(i)).collect();
-            if kept.is_empty() {
-                accuracy::Answer::Empty
-            } else {
-                accuracy::Answer::Ids(kept)
-            }
-        }
-        other => other.clone(),
-    };
-    let mut acc = if format == 1.0 {
-        accuracy::accuracy(&cited, req, cfg)
-    } else {
-        0.0
-    };
-
     let mut penalty = 0.0;
-    if let (Some(target), accuracy::Answer::Ids(ids)) = (req.truth.target_ids(), &answer) {
-        if ids.len() > target.len() + cfg.selection_slack {
+    // What the answer selects, for the over-selection guard: its ids, or the objects its box
+    // encloses (a box around everything selects everything).
+    let selected = match &answer {
+        accuracy::Answer::Ids(ids) => Some(ids.clone()),
+        accuracy::Answer::Box(b) => Some(targets::box_selects(b, req.twin)),
+        _ => None,
+    };
+    let over = match (&targets, &selected) {
+        (Some(t), Some(sel)) if sel.len() > t.len() + cfg.selection_slack => {
             // The union of many masks earns IoU by coverage, not by reasoning.
-            acc = 0.0;
             penalty += 1.0;
             problems.push(format!(
                 "penalty: the answer selects {} objects where the target has {}",
-                ids.len(),
-                target.len()
+                sel.len(),
+                t.len()
             ));
+            true
         }
+        _ => false,
+    };
+
+    // Only what the sub-twin supports counts: the answer must come from the twin the model
+    // built, so citing an object it never wrote down earns nothing.
+    let supported = accuracy::supported(&answer, &st, selected.as_deref(), relevant.as_deref());
+    if supported == accuracy::Answer::Empty && !matches!(answer, accuracy::Answer::Empty) {
+        problems.push("accuracy: the sub-twin does not support the answer".into());
     }
+    let acc = if format == 1.0 && !over {
+        accuracy::accuracy(&supported, req, cfg)
+    } else {
+        0.0
+    };
 
     if let Some(a) = &parsed.answer {
         let (qa, qq) = (norm(a), norm(req.query));

@@ -1,7 +1,8 @@
 //! Structure of the sub-twin the model wrote in `<twin>`.
 //!
 //! The block must be a JSON object with an `objects` array (image tasks) or a `tracks` array
-//! (video tasks); otherwise structure is 0. Then seven checks, each in [0, 1], are averaged:
+//! (video tasks); otherwise structure is 0. Then seven checks, each in [0, 1], are averaged —
+//! eight when the label knows which objects the query is about ([`crate::targets::relevant`]):
 //!
 //! | check | value |
 //! |---|---|
@@ -12,8 +13,13 @@
 //! | `answer_valid` | 1 when the answer is in the task's grammar and not empty |
 //! | `answer_in_twin` | fraction of cited ids that are in the sub-twin (1 for text answers) |
 //! | `concise` | 1 up to `max_subtwin_objects` entries, then `max / entries` |
+//! | `relevant` | recall of the relevant ids × `min(1, (relevant + relevance_slack) / entries)`: the sub-twin covers the objects the query is about, and little else (1 when both are empty) |
 //!
-//! An empty sub-twin passes the per-entry checks vacuously. Tolerances for copied fields
+//! The structure of a twin is paid only as the support of an answer: when the answer is
+//! empty or not in the task's grammar (ids that do not exist in the input twin included),
+//! structure is 0 whatever the sub-twin — otherwise a policy could collect it by copying
+//! the twin and answering nothing. An empty sub-twin passes the per-entry checks vacuously
+//! (but not `relevant`). Tolerances for copied fields
 //! (the prompt shows numbers rounded to 2–3 decimals, so copies must be allowed that much):
 //! labels and attribute values equal ignoring case; score and depth within 0.01; box and
 //! centroid coordinates within 2 px; area within 1 % (at least 1 px); relations must be
@@ -36,6 +42,10 @@ pub struct StructureReport {
     pub problems: Vec<String>,
     /// Ids listed in the sub-twin.
     pub ids: HashSet<u32>,
+    /// Ids of the sub-twin that exist in the input twin.
+    pub existing: HashSet<u32>,
+    /// Whether the block parsed as a sub-twin (a JSON object with the task's array).
+    pub parsed: bool,
 }
 
 /// A track as a model may write it in a video sub-twin.
@@ -162,12 +172,28 @@ fn track_agreement(s: &SubTrack, t: &dtr1_twin::Track) -> f64 {
     agree as f64 / total as f64
 }
 
-/// Scores the `<twin>` block (see the module docs).
+/// How well a sub-twin's ids cover the relevant ids (the `relevant` check).
+pub fn relevance(sub: &HashSet<u32>, relevant: &[u32], slack: usize) -> f64 {
+    if relevant.is_empty() && sub.is_empty() {
+        return 1.0;
+    }
+    let recall = if relevant.is_empty() {
+        1.0
+    } else {
+        relevant.iter().filter(|id| sub.contains(id)).count() as f64 / relevant.len() as f64
+    };
+    let room = (relevant.len() + slack) as f64 / sub.len().max(1) as f64;
+    recall * room.min(1.0)
+}
+
+/// Scores the `<twin>` block (see the module docs). `relevant` is the set of objects the
+/// query is about, when known.
 pub fn check(
     block: Option<&str>,
     answer: &Answer,
     req: &Request<'_>,
     cfg: &RewardConfig,
+    relevant: Option<&[u32]>,
 ) -> StructureReport {
     let mut rep = StructureReport::default();
     let key = if req.task.is_video() {
@@ -198,6 +224,7 @@ pub fn check(
             return rep;
         }
     };
+    rep.parsed = true;
     let n = entries.len();
     let frac = |k: usize| if n == 0 { 1.0 } else { k as f64 / n as f64 };
 
@@ -278,7 +305,7 @@ pub fn check(
         ));
         cfg.max_subtwin_objects as f64 / n as f64
     };
-    let checks = [
+    let mut checks = vec![
         ("schema", frac(schema_ok)),
         ("ids_exist", frac(existing)),
         (
@@ -290,8 +317,20 @@ pub fn check(
         ("answer_in_twin", answer_in_twin),
         ("concise", concise),
     ];
+    if let Some(rel) = relevant {
+        let r = relevance(&sub_ids, rel, cfg.relevance_slack);
+        if r < 1.0 {
+            rep.problems.push(format!(
+                "the sub-twin covers the objects the query is about to {:.0}% (they are {rel:?})",
+                100.0 * r
+            ));
+        }
+        checks.push(("relevant", r));
+    }
+    rep.existing = sub_ids.iter().copied().filter(|&id| exists(id)).collect();
     rep.ids = sub_ids;
-    rep.score = checks.iter().map(|c| c.1).sum::<f64>() / checks.len() as f64;
+    let mean = checks.iter().map(|c| c.1).sum::<f64>() / checks.len() as f64;
+    rep.score = if answer_valid > 0.0 { mean } else { 0.0 };
     rep.checks = checks.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     rep
 }

@@ -185,6 +185,7 @@ fn vqa_hacks_score_below_an_honest_wrong_answer() {
         twin: Twin::Image(t.clone()),
         truth: GroundTruth::Answers {
             answers: vec!["2".into(); 10],
+            ids: Some(vec![t.objects[0].id]),
         },
         task: Task::ImageVqa,
         query: "how many red things could roll off the table",
@@ -287,12 +288,15 @@ fn summary_reward_prefers_the_right_summary() {
     ];
     let case = Case {
         twin: Twin::Video(v),
-        truth: GroundTruth::Summaries { references: refs },
+        truth: GroundTruth::Summaries {
+            references: refs,
+            ids: Some(vec![1, 2]),
+        },
         task: Task::VideoSummary,
         query: "summarise the video",
     };
-    let vr =
-        |ans: &str| format!("<twin>{{\"tracks\":[]}}</twin><think>x</think><answer>{ans}</answer>");
+    let tracks = r#"{"tracks":[{"id":1,"label":"marble","attributes":{"color":"red"}},{"id":2,"label":"marble","attributes":{"color":"blue"}}]}"#;
+    let vr = |ans: &str| format!("<twin>{tracks}</twin><think>x</think><answer>{ans}</answer>");
     let good = case.total(&vr(
         "the red marble rolls into the blue marble and stops; the blue marble starts moving",
     ));

@@ -117,7 +117,9 @@ fn breakdown_logs_every_component() {
         b.accuracy
     );
     assert!((b.total - (0.25 + 0.25 + b.accuracy)).abs() < 1e-12);
-    assert_eq!(b.structure_checks.len(), 7);
+    // Seven checks, and `relevant` because the label names the target.
+    assert_eq!(b.structure_checks.len(), 8);
+    assert_eq!(b.structure_checks["relevant"], 1.0);
     assert!(b.problems.is_empty(), "{:?}", b.problems);
     // Serialises for metrics logs.
     let j = serde_json::to_value(&b).unwrap();

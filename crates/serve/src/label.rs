@@ -17,8 +17,16 @@
 //!   masks as COCO RLE);
 //! - `twin`: the input twin the prompt showed (image or video twin JSON, masks as COCO RLE).
 //!
+//! A label is checked before it scores anything ([`dtr1_reward::truth::check`]): the truth's
+//! type is the task's (`mask` for image-reasonseg, `box` for image-grounding, `answers` for
+//! VQA, `video_masks` for video-reasonseg, `summaries` for video-summary), masks have the
+//! twin's size, video frames lie within the twin's frame count, `truth.ids` exist in the
+//! twin, and sizes stay within [`dtr1_reward::truth::Limits`]. A bad label is an error that
+//! names the problem, never a silent zero.
+//!
 //! OpenRLHF sends `query` = prompt + completion, decoded with special tokens; verl and TRL
-//! send the completion alone. [`split_completion`] recovers the completion.
+//! send the completion alone. [`split_completion`] recovers the completion; the boundary is
+//! the given prompt, never something the completion could write.
 
 use dtr1_reward::{score, GroundTruth, Request, RewardBreakdown, RewardConfig, Task};
 use dtr1_twin::{validate, Mode, Twin};
@@ -38,14 +46,9 @@ pub enum LabelError {
     /// The twin parsed but breaks the schema's rules.
     #[error("label twin is invalid: {0}")]
     Invalid(#[from] dtr1_twin::ValidationErrors),
-    /// The ground truth does not fit the task.
-    #[error("label truth of type {truth} does not fit task {task}")]
-    Mismatch {
-        /// The task.
-        task: &'static str,
-        /// The ground-truth type.
-        truth: &'static str,
-    },
+    /// The ground truth does not fit the task or the twin, or the label is too large.
+    #[error("label: {0}")]
+    Truth(#[from] dtr1_reward::truth::TruthError),
 }
 
 /// A label as it travels: the wire form (see the module docs).
@@ -75,30 +78,6 @@ pub struct ParsedLabel {
     pub twin: Twin,
 }
 
-fn truth_name(t: &GroundTruth) -> &'static str {
-    match t {
-        GroundTruth::Mask { .. } => "mask",
-        GroundTruth::Box { .. } => "box",
-        GroundTruth::Answers { .. } => "answers",
-        GroundTruth::VideoMasks { .. } => "video_masks",
-        GroundTruth::Summaries { .. } => "summaries",
-    }
-}
-
-/// Whether `truth` is what `task` is scored against (image reasonseg also accepts a box,
-/// as the reward does, and grounding a mask).
-fn fits(task: Task, truth: &GroundTruth) -> bool {
-    matches!(
-        (task, truth),
-        (
-            Task::ImageReasonseg | Task::ImageGrounding,
-            GroundTruth::Mask { .. } | GroundTruth::Box { .. }
-        ) | (Task::ImageVqa | Task::VideoVqa, GroundTruth::Answers { .. })
-            | (Task::VideoReasonseg, GroundTruth::VideoMasks { .. })
-            | (Task::VideoSummary, GroundTruth::Summaries { .. })
-    )
-}
-
 impl Label {
     /// Parses the wire form from JSON text.
     pub fn from_json(text: &str) -> Result<Label, LabelError> {
@@ -106,26 +85,18 @@ impl Label {
     }
 
     /// Parses the twin, validates it (partial mode: a twin may leave out masks, as the
-    /// compact prompt form does) and checks that the ground truth fits the task.
+    /// compact prompt form does) and checks that the ground truth fits the task and the twin
+    /// ([`dtr1_reward::truth::check`], default limits).
     pub fn parse(self) -> Result<ParsedLabel, LabelError> {
-        if !fits(self.task, &self.truth) {
-            return Err(LabelError::Mismatch {
-                task: self.task.name(),
-                truth: truth_name(&self.truth),
-            });
-        }
         let twin = Twin::from_json(self.twin.get())?;
         validate(&twin, Mode::Partial)?;
-        if matches!(twin, Twin::Video(_)) != self.task.is_video() {
-            return Err(LabelError::Mismatch {
-                task: self.task.name(),
-                truth: if self.task.is_video() {
-                    "image twin"
-                } else {
-                    "video twin"
-                },
-            });
-        }
+        dtr1_reward::truth::check(
+            self.task,
+            &self.query,
+            &self.truth,
+            &twin,
+            &dtr1_reward::truth::Limits::default(),
+        )?;
         Ok(ParsedLabel {
             task: self.task,
             query: self.query,
@@ -157,8 +128,10 @@ impl ParsedLabel {
         serde_json::to_string(&label).expect("labels serialise")
     }
 
-    /// Scores one completion with [`dtr1_reward::score`].
+    /// Scores one completion with [`dtr1_reward::score`], after taking trailing end-of-turn
+    /// tokens off ([`strip_end_tokens`]) — every route scores a completion the same way.
     pub fn score(&self, completion: &str, cfg: &RewardConfig) -> RewardBreakdown {
+        let completion = strip_end_tokens(completion);
         let req = Request {
             task: self.task,
             query: &self.query,
@@ -184,31 +157,72 @@ pub const END_TOKENS: [&str; 8] = [
     "<|end▁of▁sentence|>",
 ];
 
-/// The ChatML marker that opens the assistant turn.
-const ASSISTANT_TURN: &str = "<|im_start|>assistant";
+/// Tokens a decoded sequence may carry in front of the prompt: left padding and
+/// beginning-of-sequence tokens (OpenRLHF decodes the padded batch with special tokens).
+pub const PREFIX_TOKENS: [&str; 12] = [
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<pad>",
+    "</s>",
+    "<s>",
+    "<|begin_of_text|>",
+    "<bos>",
+    "<|startoftext|>",
+    "<|begin▁of▁sentence|>",
+    "<|end▁of▁sentence|>",
+];
+
+/// Why a trainer's query could not be split at its prompt.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error(
+    "the query does not contain the prompt after padding/BOS tokens only (query starts {query_start:?}, prompt starts {prompt_start:?}); send the prompt exactly as it was given to the policy, or no prompts at all when queries are completions"
+)]
+pub struct SplitError {
+    /// The first characters of the query.
+    pub query_start: String,
+    /// The first characters of the prompt.
+    pub prompt_start: String,
+}
+
+/// Whether `s` is only padding/BOS tokens ([`PREFIX_TOKENS`]) and whitespace.
+fn only_prefix_tokens(mut s: &str) -> bool {
+    loop {
+        s = s.trim_start();
+        if s.is_empty() {
+            return true;
+        }
+        match PREFIX_TOKENS.iter().find(|t| s.starts_with(*t)) {
+            Some(t) => s = &s[t.len()..],
+            None => return false,
+        }
+    }
+}
 
 /// Recovers the completion from a trainer's `query` and `prompt`:
 ///
-/// 1. `query` starts with `prompt` → the rest;
-/// 2. `prompt` occurs inside `query` (a tokenizer added a BOS token in front) → what follows
-///    its first occurrence;
-/// 3. `query` holds a ChatML assistant turn → what follows the last `<|im_start|>assistant`;
-/// 4. otherwise the whole `query` (the trainer sent the completion alone).
+/// - no prompt (`""`): the query is the completion (verl and TRL send it alone);
+/// - otherwise the query must be the prompt, possibly after padding and BOS tokens
+///   ([`PREFIX_TOKENS`]), followed by the completion; anything else is a [`SplitError`].
 ///
-/// Trailing [`END_TOKENS`] and whitespace are removed.
-pub fn split_completion<'a>(query: &'a str, prompt: &str) -> &'a str {
-    let rest = if !prompt.is_empty() && query.starts_with(prompt) {
-        &query[prompt.len()..]
-    } else if let Some(at) = (!prompt.is_empty()).then(|| query.find(prompt)).flatten() {
-        &query[at + prompt.len()..]
-    } else if let Some(at) = query.rfind(ASSISTANT_TURN) {
-        query[at + ASSISTANT_TURN.len()..]
-            .strip_prefix('\n')
-            .unwrap_or(&query[at + ASSISTANT_TURN.len()..])
-    } else {
-        query
-    };
-    strip_end_tokens(rest)
+/// The boundary is fixed by the prompt the trainer gave, so nothing the policy writes (a
+/// ChatML `<|im_start|>assistant` marker, say) can move it. Trailing end-of-turn tokens are
+/// left on; [`ParsedLabel::score`] takes them off.
+pub fn split_completion<'a>(query: &'a str, prompt: &str) -> Result<&'a str, SplitError> {
+    if prompt.is_empty() {
+        return Ok(query);
+    }
+    // Only padding may come before the prompt, so its first occurrence is the only candidate.
+    if let Some(at) = query.find(prompt) {
+        if only_prefix_tokens(&query[..at]) {
+            return Ok(&query[at + prompt.len()..]);
+        }
+    }
+    Err(SplitError {
+        query_start: query.chars().take(40).collect(),
+        prompt_start: prompt.chars().take(40).collect(),
+    })
 }
 
 /// Removes trailing [`END_TOKENS`] and whitespace.
@@ -230,13 +244,37 @@ mod tests {
     fn split_covers_each_case() {
         let p = "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n";
         let c = "<twin>{}</twin><think>t</think><answer>[1]</answer>";
-        assert_eq!(split_completion(&format!("{p}{c}<|im_end|>"), p), c);
-        assert_eq!(split_completion(&format!("<s>{p}{c}</s>"), p), c);
         assert_eq!(
-            split_completion(&format!("{p}{c}<|im_end|><|endoftext|>\n"), "other prompt"),
+            split_completion(&format!("{p}{c}<|im_end|>"), p),
+            Ok(&*format!("{c}<|im_end|>"))
+        );
+        assert_eq!(
+            split_completion(&format!("<s>{p}{c}</s>"), p),
+            Ok(&*format!("{c}</s>"))
+        );
+        let padded = format!("<|endoftext|><|endoftext|>{p}{c}");
+        assert_eq!(split_completion(&padded, p), Ok(c));
+        assert_eq!(split_completion(c, ""), Ok(c));
+        assert_eq!(strip_end_tokens(&format!("{c}  <pad><pad>")), c);
+        assert_eq!(
+            strip_end_tokens(&format!("{c}<|im_end|><|endoftext|>\n")),
             c
         );
-        assert_eq!(split_completion(c, ""), c);
-        assert_eq!(split_completion(&format!("{c}  <pad><pad>"), "x"), c);
+    }
+
+    #[test]
+    fn the_completion_cannot_move_the_boundary() {
+        let p = "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n";
+        // A completion that writes its own assistant turn keeps what comes before it.
+        let c = "junk<|im_start|>assistant\n<twin>{}</twin><think>t</think><answer>[1]</answer>";
+        assert_eq!(split_completion(&format!("{p}{c}"), p), Ok(c));
+        // A prompt that differs by one character is an error, not a guess.
+        let other = p.replace('Q', "R");
+        let e = split_completion(&format!("{p}{c}"), &other).unwrap_err();
+        assert!(e.to_string().contains("does not contain the prompt"), "{e}");
+        // Text other than padding in front of the prompt is refused as well.
+        assert!(split_completion(&format!("hello {p}{c}"), p).is_err());
+        // Without a prompt the query is the completion, markers and all.
+        assert_eq!(split_completion(c, ""), Ok(c));
     }
 }

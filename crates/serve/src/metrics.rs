@@ -45,6 +45,8 @@ pub struct Metrics {
     pub label_cache_hits: Counter,
     /// Labels parsed.
     pub label_cache_misses: Counter,
+    /// Scoring batches stopped because their request was dropped (timed out).
+    pub cancelled: Counter,
 }
 
 impl Metrics {
@@ -59,6 +61,12 @@ impl Metrics {
         let rollouts = Counter::default();
         let label_cache_hits = Counter::default();
         let label_cache_misses = Counter::default();
+        let cancelled = Counter::default();
+        registry.register(
+            "scoring_cancelled",
+            "Scoring batches stopped because their request timed out or was dropped",
+            cancelled.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests finished, by route and status",
@@ -93,6 +101,7 @@ impl Metrics {
             rollouts,
             label_cache_hits,
             label_cache_misses,
+            cancelled,
         }
     }
 

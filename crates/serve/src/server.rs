@@ -12,6 +12,9 @@
 //! Every error is `{"error": {"code": .., "message": ..}}` with a fitting status. Bodies are
 //! limited in size, requests in time (queueing included) and work routes in concurrency;
 //! scoring and twin building run on the blocking pool so they never stall the I/O threads.
+//! A request that times out (503) also stops its scoring: the batch loop checks a
+//! cancellation flag before every rollout, and labels are size-limited, so the work left
+//! after a timeout is at most one rollout's.
 
 use crate::ask::Policy;
 use crate::label::{split_completion, Label, LabelError, ParsedLabel};
@@ -31,6 +34,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tower::limit::ConcurrencyLimitLayer;
@@ -268,7 +272,11 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "reward_version": dtr1_reward::REWARD_VERSION,
+    }))
 }
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
@@ -278,6 +286,26 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     resp
+}
+
+/// Set when the request that started some blocking work is dropped (it timed out, or the
+/// client went away), so that the work stops instead of outliving it.
+#[derive(Clone, Default)]
+struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Sets its [`Cancel`] when dropped: held by the request's future, which the timeout drops.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0 .0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Runs CPU work on the blocking pool.
@@ -348,6 +376,8 @@ async fn reward(
         )));
     }
     let st2 = st.clone();
+    let cancel = Cancel::default();
+    let _guard = CancelOnDrop(cancel.clone());
     let resp = blocking(move || {
         let mut out = RewardResponse {
             rewards: Vec::with_capacity(n),
@@ -355,12 +385,22 @@ async fn reward(
             extra_logs: BTreeMap::new(),
         };
         for (i, (query, raw)) in req.query.iter().zip(&req.labels).enumerate() {
+            if cancel.is_set() {
+                st2.metrics.cancelled.inc();
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "cancelled",
+                    "the request was dropped before its scoring finished",
+                ));
+            }
             let label = label_text(raw)
                 .map_err(LabelError::from)
                 .and_then(|t| st2.label(&t))
                 .map_err(|e| ApiError::invalid(format!("labels[{i}]: {e}")))?;
             let prompt = req.prompts.get(i).map_or("", String::as_str);
-            let b = label.score(split_completion(query, prompt), &st2.cfg.reward);
+            let completion = split_completion(query, prompt)
+                .map_err(|e| ApiError::invalid(format!("query[{i}]: {e}")))?;
+            let b = label.score(completion, &st2.cfg.reward);
             out.rewards.push(b.total);
             out.scores.push(b.accuracy);
             for (k, v) in [
