@@ -41,7 +41,7 @@ def lisa_mask(h, w, shapes):
         valid.append(s)
     for i in np.argsort(areas)[::-1]:
         s = valid[i]
-        v = 255 if "ignore" in s["label"] else 1
+        v = 255 if "ignore" in s["label"].lower() else 1
         cv2.polylines(mask, np.array([s["points"]], dtype=np.int32), True, v, 1)
         cv2.fillPoly(mask, np.array([s["points"]], dtype=np.int32), v)
     return mask
@@ -67,6 +67,13 @@ def main(out):
             {"label": "ignore", "points": [[30.0, 30.0], [55.9, 31.0], [50.0, 60.0], [28.0, 52.0]], "group_id": None, "shape_type": "polygon", "flags": {}},
             {"label": "flag", "points": [[0, 0], [5, 0], [5, 5]], "group_id": None, "shape_type": "polygon", "flags": {}},
         ]
+        if k == 1:
+            # Labels as some ReasonSeg files write them (LISA lower-cases them), and a
+            # polygon leaving the image.
+            shapes[1]["label"] = "Ignore_region"
+            shapes[2]["label"] = "Flag"
+            shapes.append({"label": "target", "points": [[50.5, -10.2], [95.0, 20.7], [62.3, 101.9], [40.0, 80.0]],
+                           "group_id": None, "shape_type": "polygon", "flags": {}})
         text = ["what would you use to sit on?", "the caf\u00e9 chair near the window"] if k == 0 else ["the thing that holds caf\u00e9 au lait"]
         doc = {"text": text, "is_sentence": k == 0, "shapes": shapes}
         with open(os.path.join(rs, name + ".json"), "w", encoding=enc) as f:

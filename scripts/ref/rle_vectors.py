@@ -174,10 +174,44 @@ def main(out):
         pillow_agree += int((pil == r).all())
         resizes.append({"h": h, "w": w, "runs": runs(m), "new_h": nh, "new_w": nw, "out_runs": runs(r)})
 
+    # Counts lists with zero-length runs, as COCO files may hold them. pycocotools keeps such
+    # runs (frPyObjects), and its area and decode are well defined on them; its toBbox is not
+    # (it counts a pixel before an empty run of ones, or wraps around), so the box and the
+    # string are taken from pycocotools' encode of the decoded pixels: the canonical runs.
+    zero_runs = []
+    for i in range(200):
+        h, w = (int(rng.integers(1, 12)), int(rng.integers(1, 12))) if i % 4 else rand_size()
+        m = rand_mask(h, w)
+        given = runs(m)
+        # Insert zero-length runs: pairs (0, 0) anywhere, a (0, 0) prefix, trailing zeros.
+        for _ in range(int(rng.integers(1, 4))):
+            k = int(rng.integers(0, len(given) + 1))
+            given = given[:k] + [0, 0] + given[k:]
+        if i % 3 == 0:
+            given = given + [0]
+        if i % 5 == 0 and given[0] == 0 and len(given) > 1 and given[1] > 1:
+            # Split a run of ones in two around an empty run of zeros.
+            given = [0, 1, 0, given[1] - 1] + given[2:]
+        r = M.frPyObjects([{"size": [h, w], "counts": given}], h, w)[0]
+        dec = M.decode(r)
+        assert (dec == m).all(), "pycocotools decodes the zero-run counts to another mask"
+        canon = enc(np.asfortranarray(dec))
+        zero_runs.append({"h": h, "w": w, "given": given, "area": int(M.area(r)),
+                          "runs": runs(dec), "counts": canon["counts"].decode("ascii"),
+                          "bbox": [float(v) for v in M.toBbox(canon)]})
+    # Masks without pixels: pycocotools encodes them as one empty run, "0".
+    no_pixels = []
+    for h, w in [(0, 5), (5, 0), (0, 0), (0, 1), (7, 0)]:
+        r = enc(np.zeros((h, w), dtype=np.uint8))
+        no_pixels.append({"h": h, "w": w, "counts": r["counts"].decode("ascii"), "area": int(M.area(r)),
+                          "bbox": [float(v) for v in M.toBbox(r)],
+                          "from_empty_list": M.frPyObjects([{"size": [h, w], "counts": []}], h, w)[0]["counts"].decode("ascii")})
+
     print(f"rle: resize agrees with Pillow NEAREST on {pillow_agree}/{len(resizes)} cases", file=sys.stderr)
     with open(out, "w") as f:
         json.dump({"masks": masks, "pairs": pairs, "matrices": matrices, "polygons": polygons,
-                   "multi_polygons": multi, "boxes": boxes, "resizes": resizes}, f)
+                   "multi_polygons": multi, "boxes": boxes, "resizes": resizes,
+                   "zero_runs": zero_runs, "no_pixels": no_pixels}, f)
 
 
 if __name__ == "__main__":

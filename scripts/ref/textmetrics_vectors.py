@@ -5,8 +5,12 @@ Usage: python textmetrics_vectors.py OUTFILE
 
 ROUGE-L, BLEU and CIDEr-D come from the installed reference packages. VQA accuracy has no
 installable reference, so it is computed here by an independent implementation of the
-official evaluation procedure, reading the normalisation tables from
-crates/metrics/data/vqa_tables.json.
+official evaluation procedure as of GT-Vision-Lab/VQA commit a013f00 (2021, "Fixed
+processing answers bug"), reading the normalisation tables from
+crates/metrics/data/vqa_tables.json. The official code is Python 2, so its string rules
+are Python 2.7's (ASCII \d, Unicode 5.2 whitespace); these cases stay within ASCII, where
+Python 3 agrees. crates/metrics/data/vqa_official_vectors.json holds vectors produced by
+running the official code itself, including non-ASCII cases.
 """
 import json
 import os
@@ -53,8 +57,9 @@ def near(s):
 
 
 # --- VQA, independent implementation of the official procedure -------------------------
-COMMA_STRIP = re.compile(r"(\d)(\,)(\d)")
-PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
+# re.ASCII: the official code runs on Python 2, where \d without re.UNICODE is [0-9].
+COMMA_STRIP = re.compile(r"(\d)(\,)(\d)", re.ASCII)
+PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)", re.ASCII)
 
 
 def vqa_punct(text):
@@ -76,15 +81,22 @@ def vqa_digit_article(text):
     return " ".join(TABLES["contractions"].get(w, w) for w in words)
 
 
+def vqa_clean(text):
+    return text.replace("\n", " ").replace("\t", " ").strip()
+
+
 def vqa_normalize(text):
-    return vqa_digit_article(vqa_punct(text.replace("\n", " ").replace("\t", " ").strip()))
+    return vqa_digit_article(vqa_punct(vqa_clean(text)))
 
 
 def vqa_soft(pred, answers):
-    res = vqa_normalize(pred)
-    gts = list(answers)
+    # Both sides are cleaned; only when the cleaned answers disagree are both sides
+    # punctuation- and digit/article-processed (the 2021 official fix).
+    res = vqa_clean(pred)
+    gts = [vqa_clean(g) for g in answers]
     if len(set(gts)) > 1:
-        gts = [vqa_punct(g) for g in gts]
+        gts = [vqa_digit_article(vqa_punct(g)) for g in gts]
+        res = vqa_digit_article(vqa_punct(res))
     accs = []
     for i in range(len(gts)):
         others = gts[:i] + gts[i + 1:]
@@ -114,6 +126,10 @@ def vqa_cases():
     for text in ["a,b", "1,000 items", "what? yes!", "x - y", "end.", "3.14.", "....a", "a. b. c." * 20,
                  "can't", "cant", "Im", "hes here", "yall'll", "the the a an", "(1)", "a/b", "a /b"]:
         cases.append({"pred": text, "answers": [text] * 10, "soft": vqa_soft(text, [text] * 10),
+                      "norm_pred": vqa_normalize(text), "norm_first": vqa_normalize(text)})
+        # The same text against disagreeing answers, so that both sides are processed.
+        answers = [text] * 4 + [vqa_normalize(text)] * 3 + ["x"] * 3
+        cases.append({"pred": text, "answers": answers, "soft": vqa_soft(text, answers),
                       "norm_pred": vqa_normalize(text), "norm_first": vqa_normalize(text)})
     return cases
 

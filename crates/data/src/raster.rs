@@ -2,16 +2,17 @@
 //! thickness 1, integer vertices) draw it, because ReasonSeg's ground truth is defined by
 //! those calls (LISA's `get_mask_from_json`).
 //!
-//! Written by hand (no crate reproduces OpenCV's pixel rules): `fillPoly` draws every edge
-//! with the 8-connected Bresenham line of `cv2.line`, starting from the left end point, and
-//! fills each scanline `y` between pairs of active edges (`y0 <= y < y1`), with edge x
-//! positions kept in 16.16 fixed point and stepped by the truncated slope, from the ceiling
-//! of the left edge to the floor of the right one. `polylines` with
-//! thickness 1 draws the same lines, so `polylines ∪ fillPoly = fillPoly`.
-//!
-//! Vertices outside the image are handled by drawing unclipped lines and dropping pixels
-//! outside; OpenCV clips the line first, which can move the outline by a pixel along a
-//! clipped edge. ReasonSeg annotations lie inside their images.
+//! Written by hand (no crate reproduces OpenCV's pixel rules; the reference is
+//! `modules/imgproc/src/drawing.cpp` of OpenCV 4.x, checked against opencv-python 4.12):
+//! `cv2.line` first clips the segment to the image with `clipLine` (Cohen–Sutherland on
+//! integer points, each intersection computed in `double` and truncated), then draws the 8-connected Bresenham line between the clipped
+//! end points, starting from the left one. `fillPoly` draws every edge that way, and builds
+//! its scanline edges from the clipped end points too when an edge leaves the image (the
+//! edge keeps its original rows and is extrapolated from the clipped points); it fills each
+//! scanline `y` between pairs of active edges (`y0 <= y < y1`), with edge x positions in
+//! 16.16 fixed point stepped by the truncated slope, from the ceiling of the left edge to the
+//! floor of the right one. `polylines` with thickness 1 draws the same lines, so
+//! `polylines ∪ fillPoly = fillPoly`.
 
 const XY_SHIFT: i64 = 16;
 
@@ -21,8 +22,69 @@ fn put(mask: &mut [u8], w: i64, h: i64, x: i64, y: i64, v: u8) {
     }
 }
 
+/// OpenCV's `(unsigned)p.x >= (unsigned)w || …` test: is either end point outside?
+fn outside(w: i64, h: i64, p: (i64, i64), q: (i64, i64)) -> bool {
+    let out = |p: (i64, i64)| p.0 < 0 || p.0 >= w || p.1 < 0 || p.1 >= h;
+    out(p) || out(q)
+}
+
+/// OpenCV's `clipLine(Size2l, Point2l&, Point2l&)`: clips the segment to `[0, w-1] × [0, h-1]`
+/// in place and tells whether any of it is inside. Like OpenCV, it may move the points even
+/// when it returns false (fillPoly uses them regardless), and divides in `double`, then
+/// truncates.
+pub fn clip_line(w: i64, h: i64, p1: &mut (i64, i64), p2: &mut (i64, i64)) -> bool {
+    if w <= 0 || h <= 0 {
+        return false;
+    }
+    let (right, bottom) = (w - 1, h - 1);
+    let code = |p: (i64, i64)| {
+        i32::from(p.0 < 0)
+            + i32::from(p.0 > right) * 2
+            + i32::from(p.1 < 0) * 4
+            + i32::from(p.1 > bottom) * 8
+    };
+    let (mut c1, mut c2) = (code(*p1), code(*p2));
+    // (a - from) * (d2 - d1) / (e2 - e1) in double, truncated toward zero as C's cast does.
+    let step = |a: i64, from: i64, d: i64, e: i64| ((a - from) as f64 * d as f64 / e as f64) as i64;
+    if (c1 & c2) == 0 && (c1 | c2) != 0 {
+        if c1 & 12 != 0 {
+            let a = if c1 < 8 { 0 } else { bottom };
+            p1.0 += step(a, p1.1, p2.0 - p1.0, p2.1 - p1.1);
+            p1.1 = a;
+            c1 = i32::from(p1.0 < 0) + i32::from(p1.0 > right) * 2;
+        }
+        if c2 & 12 != 0 {
+            let a = if c2 < 8 { 0 } else { bottom };
+            p2.0 += step(a, p2.1, p2.0 - p1.0, p2.1 - p1.1);
+            p2.1 = a;
+            c2 = i32::from(p2.0 < 0) + i32::from(p2.0 > right) * 2;
+        }
+        if (c1 & c2) == 0 && (c1 | c2) != 0 {
+            if c1 != 0 {
+                let a = if c1 == 1 { 0 } else { right };
+                p1.1 += step(a, p1.0, p2.1 - p1.1, p2.0 - p1.0);
+                p1.0 = a;
+                c1 = 0;
+            }
+            if c2 != 0 {
+                let a = if c2 == 1 { 0 } else { right };
+                p2.1 += step(a, p2.0, p2.1 - p1.1, p2.0 - p1.0);
+                p2.0 = a;
+                c2 = 0;
+            }
+        }
+    }
+    (c1 | c2) == 0
+}
+
 /// `cv2.line(img, p0, p1, v, 1, cv2.LINE_8)`.
 pub fn line(mask: &mut [u8], w: i64, h: i64, p0: (i64, i64), p1: (i64, i64), v: u8) {
+    let (mut p0, mut p1) = (p0, p1);
+    // The clipped segment is what OpenCV rasterises, which moves the pixels of a line that
+    // leaves the image (not only which of them are kept).
+    if outside(w, h, p0, p1) && !clip_line(w, h, &mut p0, &mut p1) {
+        return;
+    }
     // OpenCV iterates from the left end point.
     let (a, b) = if p1.0 < p0.0 { (p1, p0) } else { (p0, p1) };
     let (dx, dy) = (b.0 - a.0, (b.1 - a.1).abs());
@@ -51,7 +113,9 @@ pub fn line(mask: &mut [u8], w: i64, h: i64, p0: (i64, i64), p1: (i64, i64), v: 
 /// `cv2.fillPoly(img, [pts], v)` for one polygon with integer vertices.
 pub fn fill_poly(mask: &mut [u8], w: u32, h: u32, pts: &[(i64, i64)], v: u8) {
     let (w, h) = (i64::from(w), i64::from(h));
-    if pts.is_empty() {
+    // Nothing can be drawn into an image without pixels (and the span arithmetic below
+    // assumes a row of at least one pixel).
+    if pts.is_empty() || w == 0 || h == 0 {
         return;
     }
     struct Edge {
@@ -64,16 +128,27 @@ pub fn fill_poly(mask: &mut [u8], w: u32, h: u32, pts: &[(i64, i64)], v: u8) {
     let mut p0 = pts[pts.len() - 1];
     for &p1 in pts {
         line(mask, w, h, p0, p1, v);
+        // OpenCV's CollectPolyEdges: the edge's x comes from the clipped end points when the
+        // edge leaves the image (their rows too, unless clipping made them equal), and is
+        // extrapolated back to the original top row, which the edge keeps.
+        let (mut t0, mut t1) = (p0, p1);
+        let (mut y0c, mut y1c) = (p0.1, p1.1);
+        if outside(w, h, t0, t1) {
+            clip_line(w, h, &mut t0, &mut t1);
+            if t0.1 != t1.1 {
+                (y0c, y1c) = (t0.1, t1.1);
+            }
+        }
+        let (x0c, x1c) = (t0.0 << XY_SHIFT, t1.0 << XY_SHIFT);
         if p0.1 != p1.1 {
-            let (top, bottom) = if p0.1 < p1.1 { (p0, p1) } else { (p1, p0) };
-            let (x0, x1) = (top.0 << XY_SHIFT, bottom.0 << XY_SHIFT);
-            edges.push(Edge {
-                y0: top.1,
-                y1: bottom.1,
-                x: x0,
-                // C integer division truncates toward zero, as Rust's does.
-                dx: (x1 - x0) / (bottom.1 - top.1),
-            });
+            // C integer division truncates toward zero, as Rust's does.
+            let dx = (x1c - x0c) / (y1c - y0c);
+            let (y0, y1, x) = if p0.1 < p1.1 {
+                (p0.1, p1.1, x0c + (p0.1 - y0c) * dx)
+            } else {
+                (p1.1, p0.1, x1c + (p1.1 - y1c) * dx)
+            };
+            edges.push(Edge { y0, y1, x, dx });
         }
         p0 = p1;
     }
@@ -116,10 +191,11 @@ pub fn fill_poly(mask: &mut [u8], w: u32, h: u32, pts: &[(i64, i64)], v: u8) {
     }
 }
 
-/// LISA's ReasonSeg ground truth from labelled polygons: `flag` shapes skipped; every
-/// polygon's points truncated to integers; polygons drawn largest area first (area = pixels
-/// of its own outline + fill) so smaller ones overwrite; value 255 for labels containing
-/// `ignore`, 1 otherwise. Returns the row-major `h × w` mask with values 0, 1, 255.
+/// LISA's ReasonSeg ground truth from labelled polygons: shapes whose lower-cased label is
+/// `flag` skipped; every polygon's points truncated to integers; polygons drawn largest area
+/// first (area = pixels of its own outline + fill, inside the image) so smaller ones
+/// overwrite; value 255 for labels whose lower-cased form contains `ignore` (e.g.
+/// `Ignore_region`), 1 otherwise. Returns the row-major `h × w` mask with values 0, 1, 255.
 pub fn reasonseg_mask(w: u32, h: u32, shapes: &[(String, Vec<[f64; 2]>)]) -> Vec<u8> {
     let n = w as usize * h as usize;
     // (area, label, integer points) per drawn polygon.
@@ -144,7 +220,12 @@ pub fn reasonseg_mask(w: u32, h: u32, shapes: &[(String, Vec<[f64; 2]>)]) -> Vec
     let mut mask = vec![0u8; n];
     for i in order {
         let (_, label, pts) = &polys[i];
-        let v = if label.contains("ignore") { 255 } else { 1 };
+        // LISA tests `"ignore" in label_id.lower()`: `Ignore_region` is an ignore region.
+        let v = if label.to_lowercase().contains("ignore") {
+            255
+        } else {
+            1
+        };
         fill_poly(&mut mask, w, h, pts, v);
     }
     mask

@@ -94,3 +94,42 @@ fn reasonseg_masks_match_lisa_with_opencv() {
         );
     }
 }
+
+#[test]
+fn vectors_cover_polygons_leaving_the_image_and_label_case() {
+    // The cases that once differed from LISA must stay in the vectors.
+    let v: Vectors = dtr1_refvec::load("raster");
+    let leaves = |h: u32, w: u32, pts: &[[f64; 2]]| {
+        pts.iter()
+            .any(|p| p[0] < 0.0 || p[1] < 0.0 || p[0] >= f64::from(w) || p[1] >= f64::from(h))
+    };
+    let wholly_outside = v
+        .singles
+        .iter()
+        .filter(|s| s.points.iter().all(|p| p[0] < 0.0) && s.mask.area() == 0)
+        .count();
+    let partly = v
+        .singles
+        .iter()
+        .filter(|s| leaves(s.h, s.w, &s.points) && s.mask.area() > 0)
+        .count();
+    assert!(
+        wholly_outside >= 10 && partly >= 100,
+        "{wholly_outside} {partly}"
+    );
+    let labels: Vec<&str> = v
+        .scenes
+        .iter()
+        .flat_map(|s| s.shapes.iter().map(|x| x.label.as_str()))
+        .collect();
+    for l in ["Ignore_region", "IGNORE", "Flag", "FLAG"] {
+        assert!(labels.contains(&l), "no {l} label in the vectors");
+    }
+    let clipped_scenes = v
+        .scenes
+        .iter()
+        .filter(|s| s.shapes.iter().any(|x| leaves(s.h, s.w, &x.points)))
+        .filter(|s| s.ignore.area() > 0 && s.target.area() > 0)
+        .count();
+    assert!(clipped_scenes >= 20, "{clipped_scenes}");
+}

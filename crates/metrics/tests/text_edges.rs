@@ -29,7 +29,13 @@ fn identical_text_scores_perfectly() {
             .abs()
             < 1e-9
     );
-    assert_eq!(vqa::soft_accuracy("Two", &["2"; 10]).unwrap(), 1.0);
+    assert_eq!(vqa::soft_accuracy("2", &["2"; 10]).unwrap(), 1.0);
+    assert_eq!(vqa::soft_accuracy(" 2\n", &["2"; 10]).unwrap(), 1.0);
+    // The official rule since 2021: unanimous answers are compared as written (only
+    // cleaned); disagreeing ones are normalised on both sides, so "Two" matches "2".
+    assert_eq!(vqa::soft_accuracy("Two", &["2"; 10]).unwrap(), 0.0);
+    let mixed = ["2", "2", "two", "2", "2", "2", "2", "2", "2", "2"];
+    assert_eq!(vqa::soft_accuracy("Two", &mixed).unwrap(), 1.0);
     assert!(vqa::exact_match("The red ball.", "red ball"));
     assert_eq!(vqa::normalize_answer("dont  know"), "don't know");
 }

@@ -4,8 +4,10 @@
 //!   excluded) of the union of the cited objects' masks with the target mask;
 //! - grounding: continuous box IoU ([`dtr1_metrics::boxes`]) of the cited object's box (the
 //!   union box when several are cited) or of the box written in the answer;
-//! - VQA (image and video): the official soft accuracy when there are 10 annotator answers,
-//!   otherwise 1 if the normalised answer equals any of the given answers;
+//! - VQA (image and video): the official soft accuracy when there are 10 annotator answers
+//!   ([`dtr1_metrics::vqa::soft_accuracy`]: answers are normalised only when the annotators
+//!   disagree, so against ten identical `"2"` only `"2"` scores), otherwise 1 if the
+//!   normalised answer equals any of the normalised given answers;
 //! - video reasoning segmentation: mean per-frame IoU (J) of the union of the cited tracks'
 //!   masks with the target, over the frames where the target or the prediction is present.
 //!   Frames where both are empty are left out: counting them as 1, as DAVIS's J does for a

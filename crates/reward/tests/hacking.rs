@@ -191,7 +191,10 @@ fn vqa_hacks_score_below_an_honest_wrong_answer() {
         query: "how many red things could roll off the table",
     };
     let sub = vec![obj_json(&t, t.objects[0].id)];
-    let good = case.total(&rollout(&sub, "two of them are balls", "two"));
+    // The official VQA accuracy compares an answer with unanimous annotators as written (it
+    // normalises only when they disagree), so the honest correct answer is "2" here; "two"
+    // would score as a wrong one.
+    let good = case.total(&rollout(&sub, "two of them are balls", "2"));
     let wrong = case.total(&rollout(&sub, "three", "3"));
     assert!(good > wrong + 0.5, "{good} vs {wrong}");
     for (name, h) in [

@@ -11,6 +11,10 @@ pub enum RleError {
         sum: u64,
         expected: u64,
     },
+    /// Joining the runs around a zero-length run would exceed `u32::MAX` pixels, which no
+    /// COCO run can hold.
+    #[error("RLE counts: run {index} follows a zero-length run, and joining it to the run before makes a run longer than u32::MAX pixels")]
+    RunTooLong { index: usize },
     /// A dense mask has the wrong number of pixels.
     #[error("mask has {len} pixels but size [{h}, {w}] needs h*w")]
     MaskLen { h: u32, w: u32, len: usize },

@@ -6,6 +6,16 @@
 //! `counts` is either the uncompressed list of runs or pycocotools' compressed string
 //! (a 6-bit, delta-coded variable-length encoding offset by ASCII 48).
 //!
+//! **Canonical runs.** Every [`Rle`] holds its runs in the one layout pycocotools `encode`
+//! writes for the same pixels: a leading run of zeros that is 0 only when the first pixel is
+//! set, every later run at least 1 pixel long, and `[0]` for a mask with no pixels (`h` or
+//! `w` = 0). Input with zero-length runs (legal in COCO files, e.g. `[3, 0, 2]`) is accepted
+//! and normalised by merging the runs on either side of each empty one, so one mask has one
+//! representation (`==` compares masks) and every operation — area, box, IoU, merge,
+//! decode, string encoding — is defined on it. pycocotools itself keeps such runs and its
+//! `toBbox` then reports pixels that are not set (or wraps around on `[0, 0, …]`); our
+//! `to_bbox` is pycocotools' box of the canonical runs, i.e. the box of the pixels.
+//!
 //! Every operation here is cross-checked bit-for-bit against pycocotools by the tests in
 //! `tests/pycocotools.rs` on vectors that `scripts/ref/rle_vectors.py` generates.
 
@@ -60,7 +70,9 @@ fn run_end_nonzero(m: &[u8], mut pos: usize) -> usize {
 
 /// A binary mask as COCO run-length encoding.
 ///
-/// Invariant (checked by every constructor): the runs sum to `h * w`.
+/// Invariants (established by every constructor): the runs sum to `h * w`, and they are
+/// canonical (see the crate docs): only the first run may be 0, and a mask with no pixels
+/// is `[0]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rle {
     h: u32,
@@ -70,6 +82,11 @@ pub struct Rle {
 
 impl Rle {
     /// Builds an RLE from run lengths, checking that they cover exactly `h * w` pixels.
+    ///
+    /// Zero-length runs after the first are merged away (`[3, 0, 2]` becomes `[5]`,
+    /// `[0, 0, 4]` becomes `[4]`, and `[]` for a 0-pixel mask becomes `[0]`), so the result
+    /// has the canonical runs pycocotools `encode` writes for the same pixels. Fails when the
+    /// sum is wrong, or when merging would make one run longer than `u32::MAX` pixels.
     pub fn from_counts(h: u32, w: u32, counts: Vec<u32>) -> Result<Self, RleError> {
         let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
         let expected = u64::from(h) * u64::from(w);
@@ -81,21 +98,23 @@ impl Rle {
                 expected,
             });
         }
+        let counts = canonical_counts(counts)?;
         Ok(Self { h, w, counts })
     }
 
-    /// Builds an RLE from pycocotools' compressed `counts` string.
+    /// Builds an RLE from pycocotools' compressed `counts` string (normalised as
+    /// [`Rle::from_counts`] does; `""` and `"0"` are both the 0-pixel mask).
     pub fn from_string(h: u32, w: u32, s: &str) -> Result<Self, RleError> {
         Self::from_counts(h, w, decode_counts_string(s)?)
     }
 
-    /// An all-zero mask.
+    /// An all-zero mask; `[0]` when it has no pixels, as pycocotools encodes a 0×w array.
     pub fn empty(h: u32, w: u32) -> Self {
         let n = h * w;
         Self {
             h,
             w,
-            counts: if n == 0 { vec![] } else { vec![n] },
+            counts: vec![n],
         }
     }
 
@@ -109,6 +128,10 @@ impl Rle {
                 w,
                 len: mask.len(),
             });
+        }
+        if n == 0 {
+            // pycocotools writes one empty run for a mask without pixels.
+            return Ok(Self::empty(h, w));
         }
         let mut counts = Vec::new();
         let mut pos = 0usize;
@@ -186,7 +209,7 @@ impl Rle {
         [self.h, self.w]
     }
 
-    /// The run lengths, starting with a run of zeros.
+    /// The canonical run lengths, starting with a run of zeros (see the crate docs).
     pub fn counts(&self) -> &[u32] {
         &self.counts
     }
@@ -207,7 +230,7 @@ impl Rle {
     }
 
     /// Tight bounding box `[x, y, w, h]` in pixels, exactly as pycocotools `toBbox`
-    /// computes it (all zeros for an empty mask).
+    /// computes it on these (canonical) runs (all zeros for an empty mask).
     pub fn to_bbox(&self) -> [f64; 4] {
         // Only whole (zeros, ones) pairs matter: a trailing zero run cannot extend the box.
         let m = (self.counts.len() / 2) * 2;
@@ -221,6 +244,8 @@ impl Rle {
         let mut xp = 0u64;
         for (j, &c) in self.counts[..m].iter().enumerate() {
             cc += u64::from(c);
+            // Runs of ones are never empty (canonical form), so `cc >= 1` here when j is odd:
+            // `t` is the last pixel of the run of ones, or the first pixel after the zeros.
             let t = cc - (j % 2) as u64;
             let y = t % h;
             let x = (t - y) / h;
@@ -243,6 +268,43 @@ impl Rle {
             (ye - ys + 1) as f64,
         ]
     }
+}
+
+/// Rewrites runs into the canonical layout: each zero-length run after the first is dropped
+/// and its two neighbours (which have the same value) are joined; a leading run of ones
+/// gets a 0 in front; no runs at all (a 0-pixel mask) become `[0]`. Callers have checked
+/// that the runs sum to `h * w`.
+fn canonical_counts(counts: Vec<u32>) -> Result<Vec<u32>, RleError> {
+    if !counts.is_empty() && counts[1..].iter().all(|&c| c > 0) {
+        return Ok(counts);
+    }
+    let mut out: Vec<u32> = Vec::with_capacity(counts.len());
+    for (i, &c) in counts.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        let ones = i % 2 == 1;
+        // The value of the run `out` ends with: out[k] holds ones when k is odd.
+        let last_ones = out.len().is_multiple_of(2);
+        match out.last_mut() {
+            Some(last) if last_ones == ones => {
+                *last = last
+                    .checked_add(c)
+                    .ok_or(RleError::RunTooLong { index: i })?;
+            }
+            Some(_) => out.push(c),
+            None => {
+                if ones {
+                    out.push(0);
+                }
+                out.push(c);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(0);
+    }
+    Ok(out)
 }
 
 /// The JSON form of an RLE, with `counts` either compressed or as a list.

@@ -14,6 +14,8 @@ const MAX_COORD: f64 = 1.0e8;
 impl Rle {
     /// Rasterises one polygon `[x0, y0, x1, y1, …]` (pixel coordinates, at least 3 points)
     /// into an `h × w` mask, bit-exact with pycocotools `frPyObjects([poly], h, w)`.
+    /// A mask without pixels (`h` or `w` = 0) is the empty mask `[0]`; pycocotools writes
+    /// runs that do not sum to 0 there, which no mask can hold.
     pub fn from_polygon(poly: &[f64], h: u32, w: u32) -> Result<Rle, RleError> {
         if !poly.len().is_multiple_of(2) || poly.len() < 6 {
             return Err(RleError::BadPolygon {
@@ -33,6 +35,9 @@ impl Rle {
                     poly[i]
                 ),
             });
+        }
+        if h == 0 || w == 0 {
+            return Ok(Rle::empty(h, w));
         }
         Ok(fr_poly(poly, h, w))
     }

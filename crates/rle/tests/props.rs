@@ -135,3 +135,92 @@ proptest! {
         }
     }
 }
+
+/// A random mask, its canonical runs with zero-length runs inserted (pairs `0, 0`, which
+/// keep the values of the runs after them, and optionally a trailing `0`).
+fn zero_run_strategy() -> impl Strategy<Value = (u32, u32, Vec<u8>, Vec<u32>)> {
+    (
+        mask_strategy(),
+        proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+        any::<bool>(),
+    )
+        .prop_map(|((h, w, m), at, trailing)| {
+            let mut runs = Rle::encode_row_major(h, w, &m).unwrap().counts().to_vec();
+            for i in at {
+                let k = i.index(runs.len() + 1);
+                runs.splice(k..k, [0, 0]);
+            }
+            if trailing {
+                runs.push(0);
+            }
+            (h, w, m, runs)
+        })
+}
+
+/// `[x, y, w, h]` of the set pixels of a row-major mask, zeros when none is set.
+fn dense_bbox(h: u32, w: u32, m: &[u8]) -> [f64; 4] {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            if m[(y * w + x) as usize] != 0 {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            }
+        }
+    }
+    if x0 == u32::MAX {
+        return [0.0; 4];
+    }
+    [
+        f64::from(x0),
+        f64::from(y0),
+        f64::from(x1 - x0 + 1),
+        f64::from(y1 - y0 + 1),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn zero_length_runs_are_normalised((h, w, m, given) in zero_run_strategy()) {
+        let r = Rle::from_counts(h, w, given.clone()).unwrap();
+        let canonical = Rle::encode_row_major(h, w, &m).unwrap();
+        prop_assert_eq!(&r, &canonical);
+        prop_assert!(r.counts()[1..].iter().all(|&c| c > 0), "{:?}", r.counts());
+        prop_assert_eq!(r.decode_row_major(), m.clone());
+        prop_assert_eq!(r.area(), m.iter().filter(|&&v| v != 0).count() as u64);
+        prop_assert_eq!(r.to_bbox(), dense_bbox(h, w, &m));
+        prop_assert_eq!(Rle::from_string(h, w, &encode_counts_string(&given)).unwrap(), canonical.clone());
+        let u = merge(&[r.clone(), canonical.clone()], false).unwrap();
+        prop_assert_eq!(u, canonical);
+    }
+
+    #[test]
+    fn bbox_matches_dense((h, w, m) in mask_strategy()) {
+        let r = Rle::encode_row_major(h, w, &m).unwrap();
+        prop_assert_eq!(r.to_bbox(), dense_bbox(h, w, &m));
+    }
+
+    #[test]
+    fn polygons_give_canonical_runs(h in 0u32..30, w in 0u32..30, poly in proptest::collection::vec(-10.0f64..40.0, 6..16)) {
+        let n = poly.len() / 2 * 2;
+        let r = Rle::from_polygon(&poly[..n], h, w).unwrap();
+        prop_assert!(!r.counts().is_empty() && r.counts()[1..].iter().all(|&c| c > 0), "{:?}", r.counts());
+    }
+}
+
+#[test]
+fn all_zero_runs_do_not_panic() {
+    // `[0, 0, …]` made pycocotools' toBbox wrap around and ours panic on overflow.
+    let r = Rle::from_counts(2, 2, vec![0, 0, 0, 0, 4]).unwrap();
+    assert_eq!(r.counts(), &[4]);
+    assert_eq!(r.to_bbox(), [0.0; 4]);
+    let r = Rle::from_counts(2, 2, vec![0, 0, 0, 4]).unwrap();
+    assert_eq!(r.counts(), &[0, 4]);
+    assert_eq!(r.to_bbox(), [0.0, 0.0, 2.0, 2.0]);
+    let e =
+        Rle::from_counts(1, u32::MAX, vec![u32::MAX - 1, 0, 0, 0, 1]).map(|r| r.counts().to_vec());
+    assert_eq!(e, Ok(vec![u32::MAX]));
+    let e = Rle::from_counts(2, u32::MAX, vec![u32::MAX, 0, u32::MAX])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("run 2") && e.contains("u32::MAX"), "{e}");
+}

@@ -80,6 +80,32 @@ struct Vectors {
     multi_polygons: Vec<MultiPolyCase>,
     boxes: Vec<BoxCase>,
     resizes: Vec<ResizeCase>,
+    zero_runs: Vec<ZeroRunCase>,
+    no_pixels: Vec<NoPixelCase>,
+}
+
+/// Counts with zero-length runs; `runs`, `counts` and `bbox` are pycocotools' encoding of
+/// the decoded pixels (the canonical form), `area` its `area` of the given counts.
+#[derive(Deserialize)]
+struct ZeroRunCase {
+    h: u32,
+    w: u32,
+    given: Vec<u32>,
+    area: u64,
+    runs: Vec<u32>,
+    counts: String,
+    bbox: [f64; 4],
+}
+
+/// A mask with no pixels as pycocotools encodes it, and its `frPyObjects` of `counts: []`.
+#[derive(Deserialize)]
+struct NoPixelCase {
+    h: u32,
+    w: u32,
+    counts: String,
+    area: u64,
+    bbox: [f64; 4],
+    from_empty_list: String,
 }
 
 fn vectors() -> Vectors {
@@ -197,5 +223,72 @@ fn resize_matches_centre_sampling_reference() {
             c.new_h,
             c.new_w
         );
+    }
+}
+
+#[test]
+fn zero_length_runs_become_pycocotools_canonical_runs() {
+    let v = vectors();
+    assert!(v.zero_runs.len() >= 100);
+    for (i, c) in v.zero_runs.iter().enumerate() {
+        let r = Rle::from_counts(c.h, c.w, c.given.clone()).unwrap();
+        assert_eq!(r.counts(), &c.runs[..], "case {i}: runs of {:?}", c.given);
+        assert_eq!(r.to_counts_string(), c.counts, "case {i}: string");
+        assert_eq!(r.area(), c.area, "case {i}: area");
+        assert_eq!(r.to_bbox(), c.bbox, "case {i}: bbox");
+        let canonical = rle(c.h, c.w, &c.runs);
+        assert_eq!(r, canonical, "case {i}: one mask, one representation");
+        assert_eq!(
+            r.decode_col_major(),
+            canonical.decode_col_major(),
+            "case {i}"
+        );
+        // The string form of the given runs (pycocotools writes the zero runs into it)
+        // reads back as the same mask.
+        let s = dtr1_rle::encode_counts_string(&c.given);
+        assert_eq!(
+            Rle::from_string(c.h, c.w, &s).unwrap(),
+            canonical,
+            "case {i}"
+        );
+        // Set operations see the pixels, not the layout.
+        assert_eq!(
+            iou(&r, &canonical, false).unwrap(),
+            if c.area > 0 { 1.0 } else { 0.0 }
+        );
+        assert_eq!(
+            merge(&[r.clone(), canonical.clone()], false).unwrap(),
+            canonical,
+            "case {i}"
+        );
+        assert_eq!(
+            merge(&[canonical.clone(), r.clone()], true).unwrap(),
+            canonical,
+            "case {i}"
+        );
+    }
+}
+
+#[test]
+fn masks_without_pixels_have_one_representation() {
+    let v = vectors();
+    for c in &v.no_pixels {
+        let e = Rle::empty(c.h, c.w);
+        assert_eq!(e.to_counts_string(), c.counts, "{}x{}", c.h, c.w);
+        assert_eq!(e.area(), c.area);
+        assert_eq!(e.to_bbox(), c.bbox);
+        assert_eq!(Rle::encode_col_major(c.h, c.w, &[]).unwrap(), e);
+        assert_eq!(Rle::encode_row_major(c.h, c.w, &[]).unwrap(), e);
+        assert_eq!(Rle::from_string(c.h, c.w, &c.counts).unwrap(), e);
+        // pycocotools keeps "" for `counts: []`; both strings are the same mask here.
+        assert_eq!(Rle::from_string(c.h, c.w, &c.from_empty_list).unwrap(), e);
+        assert_eq!(Rle::from_counts(c.h, c.w, vec![]).unwrap(), e);
+        assert_eq!(Rle::from_counts(c.h, c.w, vec![0, 0, 0]).unwrap(), e);
+        assert!(e.decode_row_major().is_empty());
+        assert_eq!(merge(&[e.clone(), e.clone()], false).unwrap(), e);
+        assert_eq!(iou(&e, &e, false).unwrap(), 0.0);
+        assert_eq!(e.centroid(), None);
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["counts"], c.counts.as_str());
     }
 }
