@@ -2,7 +2,7 @@
 //! in the rollout format ([`solver`]), and non-learned baselines ([`baseline`]).
 //!
 //! A prompt is two messages: a system message with the output contract (the `<twin>`,
-//! `<think>`, `<answer>` blocks of DESIGN.md) and a user message with the task's instruction,
+//! `<think>`, `<answer>` blocks of docs/design.md) and a user message with the task's instruction,
 //! the query, the twin in the compact prompt form ([`dtr1_twin::compact`]) and the answer
 //! format the reward accepts for the task. The twin is shown through a task [`view`] that
 //! keeps only what the task needs, so that a 15-object scene fits the small context of the
