@@ -54,6 +54,21 @@ fn attrs(t: &VideoTwin, id: u32) -> Option<(String, String)> {
     Some((tr.attributes.color.clone()?, tr.attributes.shape.clone()?))
 }
 
+/// The one track of this colour and shape; `None` when there is none or several.
+fn track_named(t: &VideoTwin, color: &str, shape: &str) -> Option<u32> {
+    let want = Some((color.to_string(), shape.to_string()));
+    let who: Vec<u32> = t
+        .tracks
+        .iter()
+        .filter(|tr| attrs(t, tr.id) == want)
+        .map(|tr| tr.id)
+        .collect();
+    match who.as_slice() {
+        [id] => Some(*id),
+        _ => None,
+    }
+}
+
 /// Evaluates a spec on a video twin: target ids (sorted) or an answer; `None` when unclear.
 pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> {
     let collides: Vec<&dtr1_twin::Event> = events(t, EventKind::Collide).collect();
@@ -98,15 +113,9 @@ pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> 
         }
         VSpec::FirstToStop { a, b } => {
             let stop_of = |(c, s): &(String, String)| {
-                let who: Vec<u32> = t
-                    .tracks
-                    .iter()
-                    .filter(|tr| attrs(t, tr.id) == Some((c.clone(), s.clone())))
-                    .map(|tr| tr.id)
-                    .collect();
-                let [id] = who.as_slice() else { return None };
+                let id = track_named(t, c, s)?;
                 events(t, EventKind::Stop)
-                    .find(|e| e.tracks[0] == *id)
+                    .find(|e| e.tracks[0] == id)
                     .map(|e| e.frame)
             };
             let (fa, fb) = (stop_of(a)?, stop_of(b)?);
@@ -118,13 +127,7 @@ pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> 
             })
         }
         VSpec::StopBeforeAfterCollision { color, shape } => {
-            let who: Vec<u32> = t
-                .tracks
-                .iter()
-                .filter(|tr| attrs(t, tr.id) == Some((color.clone(), shape.clone())))
-                .map(|tr| tr.id)
-                .collect();
-            let [id] = who.as_slice() else { return None };
+            let id = &track_named(t, color, shape)?;
             let stop = events(t, EventKind::Stop)
                 .find(|e| e.tracks[0] == *id)?
                 .frame;
@@ -138,13 +141,7 @@ pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> 
         }
         VSpec::CountCollisions => Some((vec![], Some(collides.len().to_string()))),
         VSpec::CollisionsOf { color, shape } => {
-            let who: Vec<u32> = t
-                .tracks
-                .iter()
-                .filter(|tr| attrs(t, tr.id) == Some((color.clone(), shape.clone())))
-                .map(|tr| tr.id)
-                .collect();
-            let [id] = who.as_slice() else { return None };
+            let id = &track_named(t, color, shape)?;
             Some((
                 vec![],
                 Some(
@@ -166,18 +163,7 @@ pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> 
 /// the two. `None` when [`check`] finds no clear answer.
 pub fn relevant(spec: &VSpec, t: &VideoTwin) -> Option<Vec<u32>> {
     let (targets, _) = check(spec, t)?;
-    let by = |c: &str, s: &str| -> Option<u32> {
-        let who: Vec<u32> = t
-            .tracks
-            .iter()
-            .filter(|tr| attrs(t, tr.id) == Some((c.to_string(), s.to_string())))
-            .map(|tr| tr.id)
-            .collect();
-        match who.as_slice() {
-            [id] => Some(*id),
-            _ => None,
-        }
-    };
+    let by = |c: &str, s: &str| track_named(t, c, s);
     let mut ids = match spec {
         VSpec::StoppedAfterCollision | VSpec::SetInMotion | VSpec::EnteredLast => targets,
         VSpec::CountCollisions => events(t, EventKind::Collide)

@@ -235,21 +235,11 @@ fn values(
             return Err(EvalError::Config(format!(
                 "sample {}: ground truth of type {} does not fit task {} with this twin",
                 p.sample.id,
-                truth_name(&p.sample.truth),
+                p.sample.truth.type_name(),
                 p.sample.task.name()
             )))
         }
     })
-}
-
-fn truth_name(t: &GroundTruth) -> &'static str {
-    match t {
-        GroundTruth::Mask { .. } => "mask",
-        GroundTruth::Box { .. } => "box",
-        GroundTruth::Answers { .. } => "answers",
-        GroundTruth::VideoMasks { .. } => "video_masks",
-        GroundTruth::Summaries { .. } => "summaries",
-    }
 }
 
 /// The CIDEr-D document frequencies of a split: every summary sample's references.

@@ -1,6 +1,6 @@
 //! Group-relative advantages.
 
-use crate::config::AdvantageScaling;
+use crate::config::{AdvantageScaling, GroupFilter};
 
 /// Advantages of one group's rewards: `r − mean`, divided by `std + eps` under
 /// [`AdvantageScaling::Std`]. The standard deviation is the population one (divide by G),
@@ -27,6 +27,17 @@ pub fn group_advantages(rewards: &[f64], scaling: AdvantageScaling, eps: f64) ->
     }
 }
 
+/// Whether a drawn group enters the update under `filter`, given whether its rewards are all
+/// equal (`flat`) and its completions' accuracies. Accuracies are compared exactly: IoU and
+/// ROUGE are continuous, so only groups that chose the same answer (or all missed) agree.
+pub fn group_kept(filter: GroupFilter, flat: bool, accuracies: &[f64]) -> bool {
+    match filter {
+        GroupFilter::None => true,
+        GroupFilter::RewardStd => !flat,
+        GroupFilter::Accuracy => accuracies.iter().any(|&a| a != accuracies[0]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +60,20 @@ mod tests {
                 .iter()
                 .all(|&x| x == 0.0));
         }
+    }
+
+    #[test]
+    fn filters_keep_only_groups_with_the_signal_they_look_for() {
+        assert!(group_kept(GroupFilter::None, true, &[0.0; 8]));
+        assert!(!group_kept(GroupFilter::RewardStd, true, &[0.0, 1.0]));
+        assert!(group_kept(GroupFilter::RewardStd, false, &[0.0; 4]));
+        assert!(!group_kept(GroupFilter::Accuracy, false, &[0.0; 8]));
+        assert!(!group_kept(GroupFilter::Accuracy, false, &[1.0; 4]));
+        assert!(group_kept(
+            GroupFilter::Accuracy,
+            true,
+            &[0.0, 0.0, 0.31, 0.0]
+        ));
+        assert!(!group_kept(GroupFilter::Accuracy, false, &[]));
     }
 }

@@ -31,6 +31,30 @@ pub enum AdvantageScaling {
     None,
 }
 
+/// Which sampled groups of a step enter the update (DAPO's dynamic sampling).
+///
+/// A group whose completions all get the same reward has zero advantage everywhere and
+/// teaches nothing, yet it costs its rollouts and, in a step of few prompts, leaves the
+/// update to the one or two groups that did differ. A filter drops such groups and draws
+/// further prompts from the data stream in their place, up to `max_refill_groups` extra
+/// groups a step, so that the batch holds `prompts_per_step` groups with signal whenever the
+/// data allows (verl `algorithm.filter_groups`; TRL logs the same fraction as
+/// `frac_reward_zero_std`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupFilter {
+    /// Keep every group (groups of equal rewards still contribute nothing).
+    None,
+    /// Drop groups whose rewards are all equal (zero standard deviation) — the filter for a
+    /// continuous reward.
+    RewardStd,
+    /// Drop groups whose completions all have the same task accuracy (all wrong, or all
+    /// equally right), even when format or structure differences spread their rewards:
+    /// under `scale_rewards = "std"` such small differences are blown up to the size of a
+    /// right-versus-wrong difference (DAPO's filter on the accuracy signal).
+    Accuracy,
+}
+
 /// LoRA settings for training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -139,6 +163,10 @@ pub struct GrpoSection {
     pub loss_aggregation: LossAggregation,
     /// Advantage scaling.
     pub scale_rewards: AdvantageScaling,
+    /// Which groups enter the update ([`GroupFilter`]).
+    pub filter_groups: GroupFilter,
+    /// Most extra groups drawn in one step to replace filtered ones.
+    pub max_refill_groups: usize,
     /// Sum gradients over this many steps before one optimiser update (needs `mu = 1`).
     pub grad_accum_steps: usize,
     /// Completion positions per log-prob chunk (bounds the vocabulary-wide logits in memory).
@@ -167,6 +195,8 @@ impl Default for GrpoSection {
             beta: 0.04,
             loss_aggregation: LossAggregation::Token,
             scale_rewards: AdvantageScaling::Std,
+            filter_groups: GroupFilter::None,
+            max_refill_groups: 0,
             grad_accum_steps: 1,
             logprob_chunk: 16,
             checkpoint_every: 10,
@@ -250,6 +280,19 @@ impl TrainConfig {
             return bad(format!(
                 "grpo.group_size = {} / grpo.prompts_per_step = {}: must be in 2..=256 and 1..=4096",
                 g.group_size, g.prompts_per_step
+            ));
+        }
+        if g.max_refill_groups > 16 * g.prompts_per_step.max(1) {
+            return bad(format!(
+                "grpo.max_refill_groups = {}: at most 16 x prompts_per_step ({}) extra groups a step",
+                g.max_refill_groups,
+                16 * g.prompts_per_step
+            ));
+        }
+        if g.filter_groups == GroupFilter::None && g.max_refill_groups > 0 {
+            return bad(format!(
+                "grpo.max_refill_groups = {} needs grpo.filter_groups = \"reward_std\" or \"accuracy\": without a filter nothing is refilled",
+                g.max_refill_groups
             ));
         }
         if !(g.temperature.is_finite() && g.temperature > 0.0) {

@@ -69,6 +69,21 @@ fn panels(lines: &[serde_json::Value], beta: Option<f64>) -> Vec<(String, Vec<Se
         };
         out.push(single(kl_title, "kl"));
         out.push(single("completion length (tokens)", "completion_len"));
+        // Dynamic sampling: the share of drawn groups the filter dropped (TRL's
+        // frac_reward_zero_std when the filter is on reward std).
+        let dropped: Vec<(f64, f64)> = lines
+            .iter()
+            .filter_map(|v| {
+                let drawn = v["drawn_groups"].as_f64().filter(|d| *d > 0.0)?;
+                Some((v["step"].as_f64()?, v["filtered_groups"].as_f64()? / drawn))
+            })
+            .collect();
+        if dropped.iter().any(|(_, f)| *f > 0.0) {
+            out.push((
+                "groups dropped by the filter (fraction of drawn)".to_string(),
+                vec![("filtered".to_string(), dropped)],
+            ));
+        }
     } else {
         out.push(single("SFT loss (NLL per token)", "loss"));
         out.push(single("learning rate", "lr"));

@@ -17,17 +17,17 @@ use std::time::{Duration, Instant};
 
 use candle_core::{Tensor, Var};
 use dtr1_policy::{
-    generate_group, group_logprobs, group_logprobs_pair, Kernels, LoraConfig, LoraDropout, Model,
-    SamplingParams, Tokenizer,
+    generate_group, group_logprobs, group_logprobs_pair, Generation, Kernels, LoraConfig,
+    LoraDropout, Model, SamplingParams, Tokenizer,
 };
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::advantage::group_advantages;
+use crate::advantage::{group_advantages, group_kept};
 use crate::checkpoint::{self, TrainerState};
-use crate::config::TrainConfig;
-use crate::env::{Environment, Score};
+use crate::config::{GroupFilter, TrainConfig};
+use crate::env::{EnvItem, Environment, Score};
 use crate::error::{GrpoError, Result};
 use crate::loss::{grpo_loss, CompletionTerms, LossStats};
 use crate::optim::{lr_at, AdamW, GradAccumulator};
@@ -84,8 +84,14 @@ pub struct StepMetrics {
     pub grad_norm: f64,
     /// Mean completion length in tokens.
     pub completion_len: f64,
-    /// Groups whose rewards were all equal (no signal).
+    /// Drawn groups whose rewards were all equal (no signal).
     pub flat_groups: usize,
+    /// Drawn groups left out of the update by `grpo.filter_groups`.
+    #[serde(default)]
+    pub filtered_groups: usize,
+    /// Groups drawn this step: `prompts_per_step`, plus refills of filtered ones.
+    #[serde(default)]
+    pub drawn_groups: usize,
     /// Rollout throughput (generated tokens per second).
     pub rollout_tok_s: f64,
     /// Seconds spent sampling.
@@ -279,58 +285,39 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
     pub fn train_step(&mut self) -> Result<StepMetrics> {
         let g = self.cfg.grpo.clone();
         let step = self.state.step;
-        let n = self.env.len();
         let mut m = StepMetrics {
             step,
             ..Default::default()
         };
 
-        // Rollouts: one shared prefill per group.
-        let t0 = Instant::now();
+        // Rollouts and rewards, a group at a time (one shared prefill per group). With a group
+        // filter, dropped groups are replaced by further prompts of the data stream, at most
+        // `max_refill_groups` extra a step (DAPO's dynamic sampling). Every drawn group counts
+        // in the step's reward and accuracy; only the kept ones enter the update.
         let mut groups = Vec::with_capacity(g.prompts_per_step);
-        let mut generated = 0usize;
-        for k in 0..g.prompts_per_step {
-            let idx = data_index(g.seed, n, self.state.data_cursor + k);
-            let item = self.env.item(idx)?;
-            if item.prompt.len() > g.max_prompt_tokens {
-                return Err(GrpoError::Environment(format!(
-                    "prompt {idx} has {} tokens, more than grpo.max_prompt_tokens = {}",
-                    item.prompt.len(),
-                    g.max_prompt_tokens
-                )));
-            }
-            let params = SamplingParams {
-                max_new_tokens: g.max_completion_tokens,
-                temperature: g.temperature as f32,
-                top_p: g.top_p as f32,
-                top_k: g.top_k,
-                seed: mix(mix(g.seed, step as u64), k as u64),
-                stop: Vec::new(),
-                kernels: rollout_kernels(&g),
-            };
-            let gens = generate_group(
-                &self.model,
-                self.tok,
-                &item.prompt,
-                g.group_size,
-                &params,
-                true,
-            )?;
-            generated += gens.iter().map(|x| x.tokens.len()).sum::<usize>();
-            groups.push((idx, item, gens));
-        }
-        m.t_rollout = t0.elapsed().as_secs_f64();
-        m.rollout_tok_s = generated as f64 / m.t_rollout.max(1e-9);
-
-        // Rewards and advantages.
-        let t1 = Instant::now();
-        let mut advs = Vec::with_capacity(groups.len());
+        let mut advs = Vec::with_capacity(g.prompts_per_step);
         let mut all: Vec<Score> = Vec::new();
         let mut std_sum = 0.0;
-        for (idx, item, gens) in &groups {
+        let mut generated = 0usize;
+        let mut drawn = 0usize;
+        let limit = g.prompts_per_step
+            + match g.filter_groups {
+                GroupFilter::None => 0,
+                _ => g.max_refill_groups,
+            };
+        while groups.len() < g.prompts_per_step && drawn < limit {
+            let k = drawn;
+            drawn += 1;
+            let t0 = Instant::now();
+            let (idx, item, gens) = self.sample_group(step, k)?;
+            generated += gens.iter().map(|x| x.tokens.len()).sum::<usize>();
+            m.t_rollout += t0.elapsed().as_secs_f64();
+
+            let t1 = Instant::now();
             let mut rewards = Vec::with_capacity(gens.len());
-            for gen in gens {
-                let s = self.env.score(*idx, &gen.text)?;
+            let mut accuracies = Vec::with_capacity(gens.len());
+            for gen in &gens {
+                let s = self.env.score(idx, &gen.text)?;
                 if !s.total.is_finite() {
                     return Err(GrpoError::Environment(format!(
                         "reward of prompt {idx} is {}",
@@ -342,29 +329,35 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
                 t.reward += s.total;
                 t.accuracy += s.accuracy;
                 rewards.push(s.total);
+                accuracies.push(s.accuracy);
                 all.push(s);
             }
-            let a = group_advantages(&rewards, g.scale_rewards, 1e-4);
             let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
             std_sum += (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
                 / rewards.len() as f64)
                 .sqrt();
-            if a.iter().all(|&x| x == 0.0) {
-                m.flat_groups += 1;
+            let flat = rewards.iter().all(|&r| r == rewards[0]);
+            m.flat_groups += usize::from(flat);
+            m.t_reward += t1.elapsed().as_secs_f64();
+            if !group_kept(g.filter_groups, flat, &accuracies) {
+                m.filtered_groups += 1;
+                continue;
             }
-            advs.push(a);
+            advs.push(group_advantages(&rewards, g.scale_rewards, 1e-4));
+            groups.push((idx, item, gens));
         }
+        m.drawn_groups = drawn;
+        m.rollout_tok_s = generated as f64 / m.t_rollout.max(1e-9);
         let cnt = all.len().max(1) as f64;
         m.reward = all.iter().map(|s| s.total).sum::<f64>() / cnt;
         m.accuracy = all.iter().map(|s| s.accuracy).sum::<f64>() / cnt;
         m.format = all.iter().map(|s| s.format).sum::<f64>() / cnt;
         m.structure = all.iter().map(|s| s.structure).sum::<f64>() / cnt;
-        m.reward_std = std_sum / groups.len().max(1) as f64;
+        m.reward_std = std_sum / drawn.max(1) as f64;
         for t in m.tasks.values_mut() {
             t.reward /= t.n.max(1) as f64;
             t.accuracy /= t.n.max(1) as f64;
         }
-        m.t_reward = t1.elapsed().as_secs_f64();
 
         // Policy update(s).
         let t2 = Instant::now();
@@ -477,8 +470,42 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         m.loss = stats.pg / g.mu as f64;
         m.t_update = t2.elapsed().as_secs_f64();
         self.state.step += 1;
-        self.state.data_cursor += g.prompts_per_step;
+        self.state.data_cursor += drawn;
         Ok(m)
+    }
+
+    /// Samples the group of the step's `k`-th drawn prompt: its data index, the item, and
+    /// `group_size` completions from one shared prefill. Seeded by (step, k), so a resumed
+    /// run draws the same.
+    fn sample_group(&self, step: usize, k: usize) -> Result<(usize, EnvItem, Vec<Generation>)> {
+        let g = &self.cfg.grpo;
+        let idx = data_index(g.seed, self.env.len(), self.state.data_cursor + k);
+        let item = self.env.item(idx)?;
+        if item.prompt.len() > g.max_prompt_tokens {
+            return Err(GrpoError::Environment(format!(
+                "prompt {idx} has {} tokens, more than grpo.max_prompt_tokens = {}",
+                item.prompt.len(),
+                g.max_prompt_tokens
+            )));
+        }
+        let params = SamplingParams {
+            max_new_tokens: g.max_completion_tokens,
+            temperature: g.temperature as f32,
+            top_p: g.top_p as f32,
+            top_k: g.top_k,
+            seed: mix(mix(g.seed, step as u64), k as u64),
+            stop: Vec::new(),
+            kernels: rollout_kernels(g),
+        };
+        let gens = generate_group(
+            &self.model,
+            self.tok,
+            &item.prompt,
+            g.group_size,
+            &params,
+            true,
+        )?;
+        Ok((idx, item, gens))
     }
 }
 

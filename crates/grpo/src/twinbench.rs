@@ -19,8 +19,9 @@ pub enum RolloutMode {
     /// The whole rollout: `<twin>`, `<think>`, `<answer>` (DT-R1).
     Full,
     /// Only the answer; the environment wraps it into a rollout whose sub-twin lists the
-    /// cited objects as the input twin has them and whose reasoning is empty, then scores
-    /// that with the same reward. For tiny models and ablations: it isolates answer
+    /// cited objects (for a text answer, the objects the label's `truth.ids` names) as the
+    /// input twin has them and whose reasoning is empty, then scores that with the same
+    /// reward. For tiny models and ablations: it isolates answer
     /// selection from learning the output format.
     AnswerOnly,
 }
@@ -182,8 +183,17 @@ impl<'t> TwinBenchEnv<'t> {
             RolloutMode::AnswerOnly => {
                 let p = &self.items[i];
                 let answer = text.trim();
+                // The sub-twin the scaffold writes: the cited objects of an id answer; for a
+                // text answer, the objects the label says the question is about (the reward
+                // pays a text answer only over a sub-twin that holds some).
                 let cited = match dtr1_reward::accuracy::parse_answer(p.sample.task, answer) {
                     dtr1_reward::accuracy::Answer::Ids(ids) => ids,
+                    _ if !p.sample.task.answers_with_ids() => p
+                        .sample
+                        .truth
+                        .relevant_ids()
+                        .map(<[u32]>::to_vec)
+                        .unwrap_or_default(),
                     _ => Vec::new(),
                 };
                 let entries: Vec<serde_json::Value> = cited

@@ -141,7 +141,7 @@ pub fn score(completion: &str, req: &Request<'_>, cfg: &RewardConfig) -> RewardB
     let answer = accuracy::require_existing(answer, req.twin);
 
     let targets = targets::targets(req.truth, req.twin);
-    let relevant = targets::relevant(req.task, req.truth, req.twin);
+    let relevant = targets::relevant(req.truth, targets.as_deref());
     // An overlong completion's sub-twin is not read: the cost of scoring stays bounded.
     let block = if too_long {
         None

@@ -7,7 +7,7 @@
 //! datasets), they are derived from the truth itself ([`targets`]), so that no label can
 //! switch a guard off by leaving a field out.
 
-use crate::{GroundTruth, Task};
+use crate::GroundTruth;
 use dtr1_metrics::boxes::{box_iou, BoxConvention};
 use dtr1_twin::Twin;
 
@@ -75,9 +75,9 @@ pub fn targets(truth: &GroundTruth, twin: &Twin) -> Option<Vec<u32>> {
 }
 
 /// The objects a query is about, as the structure check's relevance measures them: the
-/// label's `truth.ids` when given, else for id tasks the derived [`targets`]. `None` when
-/// unknown (a text task whose label names no ids).
-pub fn relevant(task: Task, truth: &GroundTruth, twin: &Twin) -> Option<Vec<u32>> {
+/// label's `truth.ids` when given, else the [`targets`] of an id task (pass them in: deriving
+/// them reads every mask). `None` when unknown (a text task whose label names no ids).
+pub fn relevant(truth: &GroundTruth, targets: Option<&[u32]>) -> Option<Vec<u32>> {
     match truth.relevant_ids() {
         Some(ids) => {
             let mut v = ids.to_vec();
@@ -85,8 +85,7 @@ pub fn relevant(task: Task, truth: &GroundTruth, twin: &Twin) -> Option<Vec<u32>
             v.dedup();
             Some(v)
         }
-        None if task.answers_with_ids() => targets(truth, twin),
-        None => None,
+        None => targets.map(<[u32]>::to_vec),
     }
 }
 

@@ -288,14 +288,7 @@ async fn concurrent_clients_all_get_correct_rewards() {
     for t in tasks {
         t.await.unwrap();
     }
-    let m = client()
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&s.url).await;
     assert!(m.contains("dtr1_rollouts_scored_total 320"), "{m}");
     assert!(m.contains(r#"dtr1_http_requests_total{route="/v1/reward",status="200"} 80"#));
     assert!(m.contains("dtr1_http_request_duration_seconds_bucket"));
@@ -338,6 +331,18 @@ async fn slow_requests_time_out_with_a_json_error() {
     assert!(text.contains(r#""code":"timeout""#), "{text}");
     drop(tcp);
     s.shutdown().await;
+}
+
+/// The service's `/metrics` text.
+async fn metrics_text(url: &str) -> String {
+    client()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Posts a JSON body and returns the status and the JSON answer.
@@ -503,19 +508,9 @@ async fn a_timed_out_batch_stops_scoring() {
     );
     assert!(t0.elapsed() < Duration::from_secs(5));
     // The batch notices and stops before its end; nothing is counted as scored.
-    let metrics = || async {
-        client()
-            .get(format!("{}/metrics", s.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     let mut m = String::new();
     for _ in 0..100 {
-        m = metrics().await;
+        m = metrics_text(&s.url).await;
         if m.contains("dtr1_scoring_cancelled_total 1") {
             break;
         }
