@@ -25,7 +25,9 @@
 //!
 //! **Threads.** OpenBLAS gets as many threads as candle uses (`RAYON_NUM_THREADS`, else the
 //! core count): the policy calls it from one thread at a time, between rayon-parallel ops, so
-//! the two pools take turns on the cores instead of competing for them. The pthread variant
+//! the two pools take turns on the cores instead of competing for them — which needs
+//! OpenBLAS's idle workers to sleep at once rather than spin (`OPENBLAS_THREAD_TIMEOUT=4`
+//! unless set). The pthread variant
 //! rather than the OpenMP one so that no second OpenMP runtime spins beside rayon.
 
 use std::cell::Cell;
@@ -95,6 +97,13 @@ fn load() -> std::result::Result<OpenBlas, String> {
     // Read once by the library's constructor, so set before loading; a user's own setting wins.
     if std::env::var_os("OPENBLAS_NUM_THREADS").is_none() {
         std::env::set_var("OPENBLAS_NUM_THREADS", threads.to_string());
+    }
+    // Idle OpenBLAS workers spin (with sched_yield) for 2^28 cycles by default, taking a core
+    // from the rayon-parallel and single-threaded candle ops between products: measured under
+    // load ≈ 5 on 2 cores, the 8 × 512 forward+backward took 39.8 s so, 29.0 s with workers
+    // that sleep at once (2^4 cycles), 31.6 s on candle's kernel.
+    if std::env::var_os("OPENBLAS_THREAD_TIMEOUT").is_none() {
+        std::env::set_var("OPENBLAS_THREAD_TIMEOUT", "4");
     }
     if std::env::var_os("OPENBLAS_CORETYPE").is_none() && has_avx512() {
         std::env::set_var("OPENBLAS_CORETYPE", "SkylakeX");
