@@ -26,6 +26,15 @@ if ! pkg-config --exists libavformat libavcodec libavutil libswscale 2>/dev/null
     libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
 fi
 
+# OpenBLAS for the policy's matrix products (dtr1_policy::blas loads it at run time; without
+# it the policy falls back to candle's slower GEMM). The pthread variant: dt-r1 calls the BLAS
+# from one thread at a time and sets its thread count itself.
+if ! ls /usr/lib/*-linux-gnu/openblas-pthread/libopenblas.so.0 >/dev/null 2>&1; then
+  echo "setup: installing OpenBLAS (apt)" >&2
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq libopenblas-dev libopenblas0-pthread
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
   python3 -m venv .venv

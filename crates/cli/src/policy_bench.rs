@@ -1,6 +1,10 @@
 //! `dtr1 bench-policy`: speed and memory of the policy on this machine — prefill, decode at
 //! batch 1 and 8 (one shared prompt, the GRPO rollout path), a GRPO-sized forward+backward,
-//! and one whole GRPO step on TwinBench — printed as a Markdown table.
+//! and one whole GRPO step on TwinBench — printed as a Markdown table. Beside them, the
+//! machine's own sgemm rate on the policy's shapes (through the same products the policy
+//! uses: OpenBLAS when loaded, else candle's kernel, and candle's `Tensor::matmul` for
+//! comparison), the SFT update throughput on a committed `sft.toml`, and the GRPO update
+//! throughput, each with its achieved GFLOP/s as a fraction of that sgemm rate.
 //!
 //! Peak memory is the process's resident high-water mark (`VmHWM`), reset before each row
 //! through `/proc/self/clear_refs`, so each row reports its own peak (model weights
@@ -34,6 +38,125 @@ pub struct BenchPolicyArgs {
     /// Decode rows for the int8 sampling kernels, the exact f32 kernels, or both.
     #[arg(long, value_parser = ["int8", "f32", "both"], default_value = "both")]
     pub kernels: String,
+    /// SFT configuration of the SFT-throughput row (needs --data).
+    #[arg(long, default_value = "adapters/dtr1-smollm2-135m/sft.toml")]
+    pub sft_config: PathBuf,
+    /// Updates timed in the SFT-throughput row (after one untimed warm-up update).
+    #[arg(long, default_value_t = 4)]
+    pub sft_updates: usize,
+}
+
+/// The sgemm shapes `m × k × n` of the policy: 512 and 2048 rows through the 576 → 1536
+/// projections (gate, up) and 2048 rows back through 1536 → 576 (down).
+const SGEMM_SHAPES: [(usize, usize, usize); 3] =
+    [(512, 576, 1536), (2048, 576, 1536), (2048, 1536, 576)];
+
+/// Best GFLOP/s of `x Wᵀ` for `x (m, k)`, `W (n, k)` over `repeats` runs of `f`.
+fn gflops(
+    m: usize,
+    k: usize,
+    n: usize,
+    repeats: usize,
+    f: impl Fn() -> Result<Tensor>,
+) -> Result<f64> {
+    let mut best = f64::INFINITY;
+    f()?;
+    for _ in 0..repeats {
+        let t = Instant::now();
+        std::hint::black_box(f()?);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * (m * n * k) as f64 / best / 1e9)
+}
+
+/// The sgemm rows, and the machine's sgemm rate: the mean over the shapes of the products the
+/// policy runs on.
+fn sgemm_rows(rows: &mut Vec<(String, String, String)>) -> Result<f64> {
+    let mut rates = Vec::new();
+    for (m, k, n) in SGEMM_SHAPES {
+        let rand =
+            |r: usize, c: usize| Tensor::rand(-0.5f32, 0.5, (r, c), &candle_core::Device::Cpu);
+        let (x, w) = (rand(m, k)?, rand(n, k)?);
+        let ours = gflops(m, k, n, 5, || Ok(dtr1_policy::blas::matmul(&x, &w.t()?)?))?;
+        let candle = gflops(m, k, n, 5, || Ok(x.matmul(&w.t()?)?))?;
+        rates.push(ours);
+        rows.push((
+            format!("sgemm {m}×{k}×{n} (x·Wᵀ), best of 5: the policy's products (candle `Tensor::matmul` in brackets)"),
+            format!("{ours:.0} GFLOP/s ({candle:.0})"),
+            String::new(),
+        ));
+    }
+    Ok(rates.iter().sum::<f64>() / rates.len() as f64)
+}
+
+/// FLOPs of the policy's training passes, counted from the architecture: every product that
+/// does useful work (causal attention counts the keys a query may see, padding counts
+/// nothing), the adapters included, frozen weights' gradients excluded (never computed).
+struct Flops {
+    d: f64,
+    layers: f64,
+    /// Blocks with adapters (the backward runs through these only).
+    adapted: f64,
+    vocab: f64,
+    /// `2 ×` the weights of one block's linears: forward FLOPs per token per block.
+    block: f64,
+    /// Forward FLOPs per token of one adapted block's LoRA factors.
+    lora: f64,
+}
+
+impl Flops {
+    fn new(m: &Model) -> Self {
+        let c = &m.config;
+        let (d, f) = (c.hidden_size as f64, c.intermediate_size as f64);
+        let kvd = (c.num_kv_heads * c.head_dim()) as f64;
+        let adapted = m
+            .layers
+            .iter()
+            .filter(|l| Target::ALL.iter().any(|&t| l.linear(t).lora.is_some()))
+            .count();
+        let lora = m
+            .layers
+            .iter()
+            .flat_map(|l| {
+                Target::ALL
+                    .iter()
+                    .filter_map(move |&t| l.linear(t).lora.as_ref().map(|p| (l.linear(t), p)))
+            })
+            .map(|(lin, p)| 2.0 * p.a.dims()[0] as f64 * (lin.in_dim() + lin.out_dim()) as f64)
+            .sum::<f64>()
+            / adapted.max(1) as f64;
+        Self {
+            d,
+            layers: c.num_layers as f64,
+            adapted: adapted as f64,
+            vocab: c.vocab_size as f64,
+            block: 2.0 * (2.0 * d * d + 2.0 * d * kvd + 3.0 * d * f),
+            lora,
+        }
+    }
+
+    /// Attention forward of one block for `n` new tokens after `past` cached ones (QKᵀ and
+    /// PV over the keys each query sees).
+    fn attn(&self, past: f64, n: f64) -> f64 {
+        4.0 * self.d * (n * past + n * (n + 1.0) / 2.0)
+    }
+
+    /// A training forward+backward of `n` tokens after `past` (whose K/V it attends to),
+    /// `scored` of them projected to the vocabulary. The backward runs through the adapted
+    /// blocks: input gradients of the frozen products (as many FLOPs as their forward),
+    /// twice the attention, and both factors of each adapter.
+    fn train(&self, past: f64, n: f64, scored: f64) -> f64 {
+        let fwd =
+            self.layers * (self.block * n + self.attn(past, n)) + self.adapted * self.lora * n;
+        let bwd = self.adapted * (self.block * n + 2.0 * self.attn(past, n) + 2.0 * self.lora * n);
+        fwd + bwd + 2.0 * 2.0 * self.d * self.vocab * scored
+    }
+
+    /// A forward without gradient through the adapted blocks only (GRPO's reference pass
+    /// shares the blocks below), `scored` rows to the vocabulary.
+    fn reference(&self, past: f64, n: f64, scored: f64) -> f64 {
+        self.adapted * (self.block * n + self.attn(past, n)) + 2.0 * self.d * self.vocab * scored
+    }
 }
 
 fn reset_peak() {
@@ -114,8 +237,14 @@ pub fn run(args: &BenchPolicyArgs) -> Result<()> {
     // Rows are echoed to stderr as they finish, so a long run shows progress.
     let note =
         |r: &(String, String, String)| eprintln!("bench-policy: {} — {} — {}", r.0, r.1, r.2);
+    eprintln!(
+        "bench-policy: products on {}",
+        dtr1_policy::blas::describe()
+    );
+    let sgemm = sgemm_rows(&mut rows)?;
+    rows.iter().for_each(note);
     if let (true, Some(dir)) = (args.grpo_step_only, &args.data) {
-        rows.push(grpo_step_row(&m, &tok, dir)?);
+        rows.push(grpo_step_row(&m, &tok, dir, sgemm)?);
         note(rows.last().expect("pushed"));
         return print_table(&rows, threads);
     }
@@ -203,29 +332,129 @@ pub fn run(args: &BenchPolicyArgs) -> Result<()> {
     let grads = loss.backward()?;
     let secs = t.elapsed().as_secs_f64();
     drop(grads);
+    let fl = Flops::new(&m);
+    let flop = fl.train(0.0, p.len() as f64, 0.0) + 8.0 * fl.train(p.len() as f64, 64.0, 64.0);
     rows.push((
         "forward+backward, 8 × 512 tokens (shared 448-token prompt), LoRA r=16 on all linears of all 30 blocks".into(),
-        format!("{secs:.1} s"),
+        format!("{secs:.1} s ({})", of_sgemm(flop / secs, sgemm)),
         format!("{:.2} GB", peak_gb()),
     ));
     note(rows.last().expect("pushed"));
     m.clear_lora();
 
-    // One GRPO step on TwinBench (4 prompts × G = 8, ≤ 64 new tokens).
     if let Some(dir) = &args.data {
-        rows.push(grpo_step_row(&m, &tok, dir)?);
+        rows.push(sft_row(
+            &m,
+            &tok,
+            dir,
+            &args.sft_config,
+            args.sft_updates,
+            sgemm,
+        )?);
+        note(rows.last().expect("pushed"));
+        // One GRPO step on TwinBench (4 prompts × G = 8, ≤ 64 new tokens).
+        rows.push(grpo_step_row(&m, &tok, dir, sgemm)?);
         note(rows.last().expect("pushed"));
     }
 
     print_table(&rows, threads)
 }
 
+/// `GFLOP/s` achieved and its share of the sgemm rate.
+fn of_sgemm(flop_s: f64, sgemm: f64) -> String {
+    format!(
+        "{:.0} GFLOP/s = {:.0}% of sgemm",
+        flop_s / 1e9,
+        100.0 * flop_s / 1e9 / sgemm
+    )
+}
+
+/// SFT update throughput: `updates` updates (after one untimed warm-up) of the configuration
+/// in `config` on solver traces of the dataset's train split, through `dtr1_grpo::train_sft`
+/// itself. Tokens/s counts prompt and completion tokens, as the SFT progress line does.
+fn sft_row(
+    m: &Model,
+    tok: &dtr1_policy::Tokenizer,
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    updates: usize,
+    sgemm: f64,
+) -> Result<(String, String, String)> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let mut cfg = dtr1_grpo::TrainConfig::from_toml(&text)?;
+    cfg.sft.epochs = 1;
+    cfg.sft.checkpoint_every = 0;
+    let bs = cfg.sft.batch_size;
+    let want = bs * (updates + 1);
+    // Twice as many samples as needed: the solver cannot trace every one.
+    let samples = dtr1_grpo::twinbench::load_samples(dir, "train", &[], 2 * want)?;
+    let (examples, _) = crate::train_cmd::sft_examples(&samples, tok)?;
+    let mut examples: Vec<_> = examples
+        .into_iter()
+        .filter(|e| e.prompt.len() + e.completion.len() <= cfg.sft.max_tokens)
+        .collect();
+    if examples.len() < want {
+        anyhow::bail!(
+            "the SFT row needs {want} traces, the dataset gave {}",
+            examples.len()
+        );
+    }
+    examples.truncate(want);
+    let run = std::env::temp_dir().join(format!("dtr1-bench-sft-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run);
+    let mut model = m.clone();
+    reset_peak();
+    let metrics = dtr1_grpo::train_sft(&mut model, &examples, &cfg, &run, None, false, false)?;
+    let _ = std::fs::remove_dir_all(&run);
+    // Per update: seconds from its tokens/s, FLOPs from its examples. The batches are the
+    // run's own seeded order, so recompute it the same way: from the metrics' token counts.
+    let lora = cfg.lora_config(model.layers.len());
+    model.clear_lora();
+    model.add_lora(&lora, 0)?;
+    let fl = Flops::new(&model);
+    let order = dtr1_grpo::sft::batch_order(examples.len(), bs, 1, cfg.sft.seed);
+    let (mut tokens, mut secs, mut flop) = (0.0, 0.0, 0.0);
+    for (mt, (_, idx)) in metrics.iter().zip(&order).skip(1) {
+        let n: usize = idx
+            .iter()
+            .map(|&i| examples[i].prompt.len() + examples[i].completion.len())
+            .sum();
+        tokens += n as f64;
+        secs += n as f64 / mt.tok_s;
+        flop += idx
+            .iter()
+            .map(|&i| {
+                let (p, c) = (
+                    examples[i].prompt.len() as f64,
+                    examples[i].completion.len() as f64,
+                );
+                fl.train(0.0, p + c, c)
+            })
+            .sum::<f64>();
+    }
+    let mean_len = tokens / (bs * (metrics.len() - 1)) as f64;
+    Ok((
+        format!(
+            "SFT update, `{}`: batch {bs}, mean {mean_len:.0} tokens per example, LoRA r={} on {} of the top {} blocks; {} updates after 1 warm-up",
+            config.display(),
+            lora.rank,
+            cfg.lora.targets.join(","),
+            cfg.lora.top_layers,
+            metrics.len() - 1
+        ),
+        format!("{:.0} tokens/s ({})", tokens / secs, of_sgemm(flop / secs, sgemm)),
+        format!("{:.2} GB", peak_gb()),
+    ))
+}
+
 /// One GRPO step on TwinBench (4 prompts × G = 8, ≤ 64 new tokens) with the default
-/// configuration, timed and split into its phases.
+/// configuration, timed and split into its phases; the update phase's tokens/s and GFLOP/s.
 fn grpo_step_row(
     m: &dtr1_policy::Model,
     tok: &dtr1_policy::Tokenizer,
     dir: &std::path::Path,
+    sgemm: f64,
 ) -> Result<(String, String, String)> {
     let cfg = dtr1_grpo::TrainConfig::from_toml(
         "[grpo]\nsteps = 1\nprompts_per_step = 4\ngroup_size = 8\nmax_completion_tokens = 64\ncheckpoint_every = 0\n",
@@ -246,6 +475,27 @@ fn grpo_step_row(
     let total = t.elapsed().as_secs_f64();
     let s = ms.first().context("no step ran")?;
     let _ = std::fs::remove_dir_all(&run);
+    // The update's FLOPs: per group the policy pass (prompt once, completions after it) and,
+    // with β > 0 and one inner epoch, the reference pass through the adapted blocks.
+    let fl = Flops::new(&tr.model);
+    let mut flop = 0.0;
+    for (p, comps) in tr.last_groups() {
+        let p = *p as f64;
+        // Completions are right-padded to the longest; each counts at its own length.
+        let mut f = fl.train(0.0, p, 0.0)
+            + comps
+                .iter()
+                .map(|&c| fl.train(p, c as f64, c as f64))
+                .sum::<f64>();
+        if cfg.grpo.beta > 0.0 && cfg.grpo.mu == 1 {
+            f += fl.reference(0.0, p, 0.0)
+                + comps
+                    .iter()
+                    .map(|&c| fl.reference(p, c as f64, c as f64))
+                    .sum::<f64>();
+        }
+        flop += f * cfg.grpo.mu as f64;
+    }
     Ok((
         format!(
             "GRPO step: 4 prompts × G=8, ≤64 new tokens (mean prompt {} tokens, mean completion {:.0}), LoRA r={} {} on top {} blocks, β={}",
@@ -259,8 +509,8 @@ fn grpo_step_row(
             cfg.grpo.beta
         ),
         format!(
-            "{total:.1} s (rollout {:.1} s at {:.0} tok/s, reward {:.3} s, log-probs + update {:.1} s)",
-            s.t_rollout, s.rollout_tok_s, s.t_reward, s.t_update
+            "{total:.1} s (rollout {:.1} s at {:.0} tok/s, reward {:.3} s, log-probs + update {:.1} s at {:.0} tokens/s, {})",
+            s.t_rollout, s.rollout_tok_s, s.t_reward, s.t_update, s.update_tok_s, of_sgemm(flop / s.t_update, sgemm)
         ),
         format!("{:.2} GB", peak_gb()),
     ))
@@ -268,7 +518,8 @@ fn grpo_step_row(
 
 fn print_table(rows: &[(String, String, String)], threads: usize) -> Result<()> {
     let mut out = format!(
-        "SmolLM2-135M (GGUF Q4_1 dequantised to f32 for training; int8 copies for sampling), {threads} threads\n\n| what | speed | peak RSS |\n|---|---:|---:|\n"
+        "SmolLM2-135M (GGUF Q4_1 dequantised to f32 for training; int8 copies for sampling), {threads} threads; f32 products on {}\n\n| what | speed | peak RSS |\n|---|---:|---:|\n",
+        dtr1_policy::blas::describe()
     );
     for (a, b, c) in rows {
         out.push_str(&format!("| {a} | {b} | {c} |\n"));

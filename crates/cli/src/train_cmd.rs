@@ -124,14 +124,15 @@ fn finish(run: &Path, adapter: &Path) -> Result<()> {
     ))
 }
 
-/// `dtr1 sft`: LoRA cold start on the programmatic solver's traces (the rollout format).
-pub fn sft(args: &CommonArgs) -> Result<()> {
-    let cfg = config(args.config.as_deref())?;
-    let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
-    let (mut model, tok) = load_model(args.model.as_deref())?;
+/// SFT examples from the programmatic solver's traces of `samples` (the rollout format,
+/// ending with the end-of-turn token), and how many samples it could not trace.
+pub fn sft_examples(
+    samples: &[(dtr1_data::Sample, dtr1_twin::Twin)],
+    tok: &Tokenizer,
+) -> Result<(Vec<SftExample>, usize)> {
     let mut examples = Vec::with_capacity(samples.len());
     let mut unsolved = 0;
-    for (s, twin) in &samples {
+    for (s, twin) in samples {
         let trace = match dtr1_prompt::solver::solve(s, twin) {
             Ok(t) => t,
             Err(_) => {
@@ -143,6 +144,15 @@ pub fn sft(args: &CommonArgs) -> Result<()> {
         let completion = tok.encode(&format!("{}<|im_end|>", trace.completion()))?;
         examples.push(SftExample { prompt, completion });
     }
+    Ok((examples, unsolved))
+}
+
+/// `dtr1 sft`: LoRA cold start on the programmatic solver's traces (the rollout format).
+pub fn sft(args: &CommonArgs) -> Result<()> {
+    let cfg = config(args.config.as_deref())?;
+    let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
+    let (mut model, tok) = load_model(args.model.as_deref())?;
+    let (examples, unsolved) = sft_examples(&samples, &tok)?;
     if unsolved > 0 {
         eprintln!("sft: the solver could not trace {unsolved} samples; they are skipped");
     }

@@ -46,8 +46,10 @@ pub struct SftMetrics {
     pub tok_s: f64,
 }
 
-/// The SFT run's order of examples: seeded per-epoch permutations, cut into batches.
-fn batches(n: usize, bs: usize, epochs: usize, seed: u64) -> Vec<(usize, Vec<usize>)> {
+/// The SFT run's order of examples: seeded per-epoch permutations of `n` examples, cut into
+/// batches of `bs`, as `(epoch, indices)` per update (the benchmark reads which examples an
+/// update trained on from it).
+pub fn batch_order(n: usize, bs: usize, epochs: usize, seed: u64) -> Vec<(usize, Vec<usize>)> {
     let mut out = Vec::new();
     for e in 0..epochs {
         let mut order: Vec<usize> = (0..n).collect();
@@ -129,7 +131,7 @@ pub fn train_sft(
     let metrics_path = run_dir.join("metrics.jsonl");
     truncate_metrics(&metrics_path, state.step)?;
     let vars = model.trainable_vars();
-    let plan = batches(kept.len(), s.batch_size, s.epochs, s.seed);
+    let plan = batch_order(kept.len(), s.batch_size, s.epochs, s.seed);
     let total = plan.len();
     let bar = Progress::new("SFT", total, state.step, progress, Duration::from_secs(60));
     let mut out = Vec::new();
@@ -178,7 +180,7 @@ pub fn train_sft(
             tok_s: all_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9),
         };
         append_jsonl(&metrics_path, &m)?;
-        bar.set_message(format!("loss {lv:.4} lr {lr:.2e}"));
+        bar.set_message(format!("loss {lv:.4} lr {lr:.2e} {:.0} tok/s", m.tok_s));
         bar.inc(1);
         out.push(m);
         if (s.checkpoint_every > 0 && state.step % s.checkpoint_every == 0) || state.step == total {

@@ -100,6 +100,10 @@ pub struct StepMetrics {
     pub t_reward: f64,
     /// Seconds spent in log-probs, backward and updates.
     pub t_update: f64,
+    /// Update throughput: prompt and completion tokens of the groups trained on (once per
+    /// inner epoch) per second of `t_update`. Absent (0) in metrics written before it existed.
+    #[serde(default)]
+    pub update_tok_s: f64,
     /// Per-task breakdown.
     pub tasks: std::collections::BTreeMap<String, TaskMetrics>,
 }
@@ -117,6 +121,8 @@ pub struct GrpoTrainer<'a, E: Environment> {
     acc: GradAccumulator,
     state: TrainerState,
     run_dir: PathBuf,
+    /// The last step's trained groups: prompt length and completion lengths.
+    last_groups: Vec<(usize, Vec<usize>)>,
 }
 
 impl<'a, E: Environment> GrpoTrainer<'a, E> {
@@ -194,6 +200,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             acc,
             state,
             run_dir: run_dir.to_path_buf(),
+            last_groups: Vec::new(),
         })
     }
 
@@ -212,8 +219,8 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         while self.state.step < total && stop_after.map_or(true, |n| done < n) {
             let m = self.train_step()?;
             bar.set_message(format!(
-                "reward {:.3} acc {:.3} kl {:.4} {:.0} tok/s",
-                m.reward, m.accuracy, m.kl, m.rollout_tok_s
+                "reward {:.3} acc {:.3} kl {:.4} rollout {:.0} tok/s update {:.0} tok/s",
+                m.reward, m.accuracy, m.kl, m.rollout_tok_s, m.update_tok_s
             ));
             bar.inc(1);
             append_jsonl(&self.run_dir.join("metrics.jsonl"), &m)?;
@@ -229,6 +236,12 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         }
         bar.finish_and_clear();
         Ok(out)
+    }
+
+    /// The groups the last step trained on (once per inner epoch): prompt length and
+    /// completion lengths — what a FLOP count of its update needs.
+    pub fn last_groups(&self) -> &[(usize, Vec<usize>)] {
+        &self.last_groups
     }
 
     /// Write a checkpoint now.
@@ -402,6 +415,8 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         };
         let mut stats = LossStats::default();
         let mut kl_tokens = 0usize;
+        let mut trained_tokens = 0usize;
+        self.last_groups.clear();
         for epoch in 0..g.mu {
             for (gi, ((_, item, _), c)) in groups.iter().zip(&comps).enumerate() {
                 if !needed(&advs[gi]) {
@@ -424,6 +439,11 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
                         .map(|on| (on, None))
                 };
                 self.model.lora_dropout = None;
+                trained_tokens += item.prompt.len() + c.iter().map(Vec::len).sum::<usize>();
+                if epoch == 0 {
+                    self.last_groups
+                        .push((item.prompt.len(), c.iter().map(Vec::len).collect()));
+                }
                 let (lp, pass_ref) = lp?;
                 let group_ref = pass_ref.as_ref().or(refs.as_ref().map(|r| &r[gi]));
                 let olds: Vec<Tensor> = match &old {
@@ -469,6 +489,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         }
         m.loss = stats.pg / g.mu as f64;
         m.t_update = t2.elapsed().as_secs_f64();
+        m.update_tok_s = trained_tokens as f64 / m.t_update.max(1e-9);
         self.state.step += 1;
         self.state.data_cursor += drawn;
         Ok(m)

@@ -1,7 +1,7 @@
 //! Batched sampling with a KV cache.
 //!
-//! Prompts of different lengths are left-padded into one batch so every sequence's next token
-//! sits in the same (last) column; per-token positions keep RoPE unaffected by padding and an
+//! Prompts of different lengths are prefilled one by one and their KV caches left-padded into
+//! one batch, so every sequence's next token sits in the same (last) column; per-token positions keep RoPE unaffected by padding and an
 //! additive mask hides padded keys. Each sequence has its own RNG seeded from `(seed, index)`,
 //! so a sequence's samples do not depend on what else is in the batch.
 
@@ -180,24 +180,32 @@ pub fn generate(
     adapter: bool,
 ) -> Result<Vec<Generation>> {
     let dev = model.device().clone();
-    let batch = left_pad(prompts, tokenizer.eos_id, &dev)?;
-    let mut cache = KvCache::new();
-    let h = model.forward_hidden_with(
-        &batch.tokens,
-        &batch.positions,
-        Some(&batch.mask),
-        Some(&mut cache),
-        adapter,
-        params.kernels,
-    )?;
-    let logits = model.logits_with(&h.narrow(1, batch.len - 1, 1)?.squeeze(1)?, params.kernels)?;
+    if prompts.is_empty() || prompts.iter().any(|p| p.is_empty()) {
+        return Err(PolicyError::InvalidArgument(
+            "batch must be non-empty and contain no empty sequence".into(),
+        ));
+    }
+    // Each prompt is prefilled alone and the caches are then left-padded into one batch:
+    // OpenBLAS's products (crate::blas) round a row differently depending on where it sits
+    // in the matrix, so a padded batched prefill would make a sequence's samples depend on
+    // the rest of its batch. Alone, every prompt gets exactly the numbers it gets by itself.
+    let mut caches = Vec::with_capacity(prompts.len());
+    let mut first = Vec::with_capacity(prompts.len());
+    for p in prompts {
+        let mut cache = KvCache::new();
+        let toks = Tensor::new(p.as_slice(), &dev)?.unsqueeze(0)?;
+        first.push(model.forward_last_with(&toks, Some(&mut cache), adapter, params.kernels)?);
+        caches.push(cache);
+    }
+    let (cache, pads) = KvCache::stack_left_padded(&caches)?;
+    let len = cache.len();
     decode(
         model,
         tokenizer,
         cache,
-        logits,
-        &batch.pads,
-        batch.len,
+        Tensor::cat(&first, 0)?,
+        &pads,
+        len,
         params,
         adapter,
     )

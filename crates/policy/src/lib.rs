@@ -3,6 +3,7 @@
 //! batched KV-cache sampling, chunked per-token log-probabilities, and LoRA adapters whose
 //! gradients flow (every op in the trained path is composed from differentiable primitives).
 
+pub mod blas;
 pub mod error;
 pub mod generate;
 pub mod gguf;

@@ -292,7 +292,8 @@ impl Linear {
                 // Inference only here (training returned above): detached, so sampling
                 // builds no autograd graph.
                 let (a, b) = (l.a.as_tensor().detach(), l.b.as_tensor().detach());
-                let delta = x2.matmul(&a.t()?)?.matmul(&b.t()?)?;
+                let u = crate::blas::matmul(&x2, &a.t()?)?;
+                let delta = crate::blas::matmul(&u, &b.t()?)?;
                 y = (y + (delta * l.scale)?)?;
             }
         }
@@ -413,6 +414,53 @@ impl KvCache {
             *v = v.repeat((g, 1, 1, 1))?;
         }
         Ok(())
+    }
+
+    /// Batch caches of single sequences (batch 1 each, as one prefill per prompt leaves
+    /// them) into one left-padded cache: sequence `i`'s columns end at the longest one's
+    /// length, and the columns before them hold zeros, which decode steps must mask. Returns
+    /// the cache and each sequence's padding.
+    pub fn stack_left_padded(parts: &[KvCache]) -> Result<(KvCache, Vec<usize>)> {
+        let len = parts.iter().map(KvCache::len).max().unwrap_or(0);
+        let pads: Vec<usize> = parts.iter().map(|c| len - c.len()).collect();
+        let n_layers = parts.first().map(|c| c.layers.len()).unwrap_or(0);
+        if parts
+            .iter()
+            .any(|c| c.layers.len() != n_layers || c.is_empty())
+        {
+            return Err(PolicyError::InvalidArgument(
+                "stack_left_padded needs non-empty caches of one model".into(),
+            ));
+        }
+        let mut layers = Vec::with_capacity(n_layers);
+        for li in 0..n_layers {
+            let mut ks = Vec::with_capacity(parts.len());
+            let mut vs = Vec::with_capacity(parts.len());
+            for (c, &pad) in parts.iter().zip(&pads) {
+                let Some((k, v)) = &c.layers[li] else {
+                    return Err(PolicyError::InvalidArgument(format!(
+                        "cache layer {li} is empty"
+                    )));
+                };
+                let (b, nkv, _, hd) = k.dims4()?;
+                if b != 1 {
+                    return Err(PolicyError::InvalidArgument(format!(
+                        "stack_left_padded needs batch-1 caches, found batch {b}"
+                    )));
+                }
+                let (k, v) = (k.narrow(2, 0, c.len)?, v.narrow(2, 0, c.len)?);
+                if pad == 0 {
+                    ks.push(k.contiguous()?);
+                    vs.push(v.contiguous()?);
+                } else {
+                    let z = Tensor::zeros((1, nkv, pad, hd), k.dtype(), k.device())?;
+                    ks.push(Tensor::cat(&[&z, &k], 2)?);
+                    vs.push(Tensor::cat(&[&z, &v], 2)?);
+                }
+            }
+            layers.push(Some((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?)));
+        }
+        Ok((KvCache { layers, len }, pads))
     }
 
     /// Write layer `li`'s new keys/values `(b, nkv, t, hd)` at columns `past..past+t` and
@@ -797,7 +845,7 @@ impl Model {
         let (_, nkv, tk, _) = k.dims4()?;
         let rep = nh / nkv;
         let q = (q * (1.0 / (hd as f64).sqrt()))?.reshape((b, nkv, rep * t, hd))?;
-        let mut att = q.matmul(&k.t()?)?;
+        let mut att = crate::ops::bmm(&q, &k.t()?)?;
         if let Some(m) = mask {
             // Rows are (kv head, shared head, query time): the mask broadcasts over both heads.
             att = att
@@ -811,8 +859,7 @@ impl Model {
             // Ours has a backward, unlike candle_nn's softmax_last_dim.
             crate::ops::softmax_last_dim(&att)?
         };
-        Ok(att
-            .matmul(v)?
+        Ok(crate::ops::bmm(&att, v)?
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b, t, nh * hd))?)

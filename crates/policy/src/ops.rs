@@ -7,9 +7,13 @@
 //! composed version's autograd (`tests/ops.rs`). Measured effect: a GRPO-sized
 //! forward+backward (8 × 512 tokens, LoRA r=16 on all linears of 30 blocks) — see
 //! docs/benchmarks.md.
+//!
+//! Every matrix product here, forward and backward, goes through [`crate::blas`]: OpenBLAS
+//! when the machine has it, candle's own kernel otherwise (tests compare the two).
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor, D};
 
+use crate::blas::{self, MatRef};
 use crate::error::Result;
 
 /// A contiguous f32 slice of a custom op's argument.
@@ -27,12 +31,36 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a
 /// backward yields only `∂/∂x`: candle's own matmul backward also computes and keeps a
 /// gradient for `W` — a weight-sized tensor per call, for weights nobody trains (measured:
 /// a GRPO-sized forward+backward grew to 20 GB that way). Without a graph it is the plain
-/// matmul.
+/// product alone. `x` is `(rows, in)`.
 pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     if x.track_op() {
-        Ok(x.apply_op1(FrozenMatmul { w: w.clone() })?)
+        Ok(x.contiguous()?.apply_op1(FrozenMatmul { w: w.clone() })?)
     } else {
-        Ok(x.matmul(&w.t()?)?)
+        Ok(blas::matmul(x, &w.t()?)?)
+    }
+}
+
+/// Run `f` on the row-major view of a 2-D CPU tensor (a frozen weight held by an op).
+fn with_view<T>(
+    t: &Tensor,
+    f: impl FnOnce(MatRef) -> candle_core::Result<T>,
+) -> candle_core::Result<T> {
+    let t = t.contiguous()?;
+    let (s, l) = t.storage_and_layout();
+    let Storage::Cpu(c) = &*s else {
+        candle_core::bail!("policy products run on the CPU");
+    };
+    match MatRef::of_storage(c, l) {
+        Some(m) => f(m),
+        None => candle_core::bail!("expected a 2-D f32 matrix, got {:?}", t.dims()),
+    }
+}
+
+/// `(rows, cols)` of a custom op's 2-D argument.
+fn dims2(l: &Layout, op: &str) -> candle_core::Result<(usize, usize)> {
+    match l.dims() {
+        &[r, c] => Ok((r, c)),
+        d => candle_core::bail!("{op}: expected a 2-D input, got {d:?}"),
     }
 }
 
@@ -47,13 +75,68 @@ impl CustomOp1 for FrozenMatmul {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = tensor_of(s, l, self.name())?.matmul(&self.w.t()?)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        let (rows, inp) = dims2(l, self.name())?;
+        let x = MatRef::dense(slice(s, l, self.name())?, rows, inp);
+        let out = self.w.dims2()?.0;
+        let mut y = vec![0f32; rows * out];
+        with_view(&self.w, |w| blas::gemm(1.0, x, w.t(), 0.0, &mut y))?;
+        Ok((CpuStorage::F32(y), Shape::from((rows, out))))
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(g.matmul(&self.w)?))
+        Ok(Some(blas::matmul(g, &self.w)?))
+    }
+}
+
+/// `A·B` per matrix of a batch, `(…, m, k) × (…, k, n)` with equal leading dimensions
+/// (attention's `Q Kᵀ` and `P V`), differentiable: backward `G Bᵀ` and `Aᵀ G`, on the same
+/// kernel. Transposed views (`k.t()`) and the KV cache's strided views are read in place.
+pub fn bmm(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if a.track_op() || b.track_op() {
+        let a = if blas::readable(a.layout()) {
+            a.clone()
+        } else {
+            a.contiguous()?
+        };
+        let b = if blas::readable(b.layout()) {
+            b.clone()
+        } else {
+            b.contiguous()?
+        };
+        Ok(a.apply_op2(&b, Bmm)?)
+    } else {
+        Ok(blas::batched_matmul(a, b)?)
+    }
+}
+
+struct Bmm;
+
+impl CustomOp2 for Bmm {
+    fn name(&self) -> &'static str {
+        "dtr1-bmm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (v, dims) = blas::batched(s1, l1, s2, l2)?;
+        Ok((CpuStorage::F32(v), Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let da = blas::batched_matmul(g, &b.detach().t()?)?;
+        let db = blas::batched_matmul(&a.detach().t()?, g)?;
+        Ok((Some(da), Some(db)))
     }
 }
 
@@ -255,25 +338,23 @@ struct LoraLinear {
 }
 
 impl LoraLinear {
-    /// The adapter's input: `x`, or `x ⊙ m / (1 − p)` under dropout.
-    fn adapter_input(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self.dropout {
-            None => Ok(x.clone()),
-            Some((p, seed)) => {
-                use rand::{Rng, SeedableRng};
-                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-                let keep = 1.0 / (1.0 - p);
-                let m: Vec<f32> = (0..x.elem_count())
-                    .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
-                    .collect();
-                x * Tensor::from_vec(m, x.shape(), x.device())?
-            }
-        }
+    /// The dropout mask `m / (1 − p)` for `n` adapter inputs, `None` without dropout.
+    fn mask(&self, n: usize) -> Option<Vec<f32>> {
+        use rand::{Rng, SeedableRng};
+        let (p, seed) = self.dropout?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let keep = 1.0 / (1.0 - p);
+        Some(
+            (0..n)
+                .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
+                .collect(),
+        )
     }
 }
 
-fn tensor_of(s: &CpuStorage, l: &Layout, op: &str) -> candle_core::Result<Tensor> {
-    Tensor::from_slice(slice(s, l, op)?, l.shape(), &candle_core::Device::Cpu)
+/// `x ⊙ m` (the adapter's input under dropout).
+fn masked(x: &[f32], m: &[f32]) -> Vec<f32> {
+    x.iter().zip(m).map(|(a, b)| a * b).collect()
 }
 
 impl CustomOp3 for LoraLinear {
@@ -290,17 +371,45 @@ impl CustomOp3 for LoraLinear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = tensor_of(s1, l1, self.name())?;
-        let a = tensor_of(s2, l2, self.name())?;
-        let b = tensor_of(s3, l3, self.name())?;
-        let mut y = x.matmul(&self.w.t()?)?;
-        if let Some(bias) = &self.bias {
-            y = y.broadcast_add(bias)?;
+        let (rows, inp) = dims2(l1, self.name())?;
+        let (r, ain) = dims2(l2, self.name())?;
+        let (out, br) = dims2(l3, self.name())?;
+        if ain != inp || br != r || self.w.dims() != [out, inp] {
+            candle_core::bail!(
+                "{}: x {:?}, A {:?}, B {:?}, W {:?}",
+                self.name(),
+                l1.dims(),
+                l2.dims(),
+                l3.dims(),
+                self.w.dims()
+            );
         }
-        let delta = self.adapter_input(&x)?.matmul(&a.t()?)?.matmul(&b.t()?)?;
-        let y = (y + (delta * self.scale)?)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        let xs = slice(s1, l1, self.name())?;
+        let a = MatRef::dense(slice(s2, l2, self.name())?, r, inp);
+        let b = MatRef::dense(slice(s3, l3, self.name())?, out, r);
+        let mut y = vec![0f32; rows * out];
+        with_view(&self.w, |w| {
+            blas::gemm(1.0, MatRef::dense(xs, rows, inp), w.t(), 0.0, &mut y)
+        })?;
+        if let Some(bias) = &self.bias {
+            let bias = bias.to_vec1::<f32>()?;
+            for row in y.chunks_exact_mut(out) {
+                row.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        let xd = self.mask(xs.len()).map(|m| masked(xs, &m));
+        let xd = MatRef::dense(xd.as_deref().unwrap_or(xs), rows, inp);
+        // u = x_d Aᵀ (rank-r), then y += scale · u Bᵀ in the same product.
+        let mut u = vec![0f32; rows * r];
+        blas::gemm(1.0, xd, a.t(), 0.0, &mut u)?;
+        blas::gemm(
+            self.scale as f32,
+            MatRef::dense(&u, rows, r),
+            b.t(),
+            1.0,
+            &mut y,
+        )?;
+        Ok((CpuStorage::F32(y), Shape::from((rows, out))))
     }
 
     fn bwd(
@@ -312,20 +421,41 @@ impl CustomOp3 for LoraLinear {
         g: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (x, a, b, g) = (x.detach(), a.detach(), b.detach(), g.detach());
-        let xd = self.adapter_input(&x)?;
-        let gb = g.matmul(&b)?; // (rows, r)
-                                // Through the adapter branch the input gradient passes the same dropout mask:
-                                // d(x ⊙ m)/dx · v = v ⊙ m, i.e. the branch's gradient re-masked.
-        let dxa = if self.dropout.is_some() {
-            let ones = Tensor::ones_like(&x)?;
-            (gb.matmul(&a)? * self.adapter_input(&ones)?)?
-        } else {
-            gb.matmul(&a)?
+        let (rows, inp) = x.dims2()?;
+        let r = a.dims2()?.0;
+        let out = b.dims2()?.0;
+        let scale = self.scale as f32;
+        let mask = self.mask(rows * inp);
+        let xd = match &mask {
+            None => x.clone(),
+            Some(m) => {
+                let xv = x.flatten_all()?.to_vec1::<f32>()?;
+                Tensor::from_vec(masked(&xv, m), (rows, inp), x.device())?
+            }
         };
-        let dx = (g.matmul(&self.w)? + (dxa * self.scale)?)?;
-        let da = (gb.t()?.matmul(&xd)? * self.scale)?;
-        let u = xd.matmul(&a.t()?)?; // (rows, r)
-        let db = (g.t()?.matmul(&u)? * self.scale)?;
+        let gb = blas::matmul(&g, &b)?; // (rows, r)
+                                        // dx = g W + scale · (gb A) ⊙ m: through the adapter branch the input gradient passes
+                                        // the same dropout mask, d(x ⊙ m)/dx · v = v ⊙ m.
+        let mut dx = vec![0f32; rows * inp];
+        blas::gemm_tensors(1.0, &g, &self.w, 0.0, &mut dx)?;
+        match &mask {
+            None => blas::gemm_tensors(scale, &gb, &a, 1.0, &mut dx)?,
+            Some(m) => {
+                let mut dxa = vec![0f32; rows * inp];
+                blas::gemm_tensors(1.0, &gb, &a, 0.0, &mut dxa)?;
+                for ((d, v), m) in dx.iter_mut().zip(&dxa).zip(m) {
+                    *d += v * m * scale;
+                }
+            }
+        }
+        let dx = Tensor::from_vec(dx, (rows, inp), x.device())?;
+        let mut da = vec![0f32; r * inp];
+        blas::gemm_tensors(scale, &gb.t()?, &xd, 0.0, &mut da)?;
+        let da = Tensor::from_vec(da, (r, inp), x.device())?;
+        let u = blas::matmul(&xd, &a.t()?)?; // (rows, r)
+        let mut db = vec![0f32; out * r];
+        blas::gemm_tensors(scale, &g.t()?, &u, 0.0, &mut db)?;
+        let db = Tensor::from_vec(db, (out, r), x.device())?;
         Ok((Some(dx), Some(da), Some(db)))
     }
 }
