@@ -10,7 +10,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 # The Python package, installed with the README command and tested the way trainers call it.
 .venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./crates/python
 .venv/bin/python -m pytest crates/python/tests -q -p no:cacheprovider 2>&1 | tee -a "$log"

@@ -774,7 +774,7 @@ impl Model {
 
     /// Index of the lowest block whose linears carry an adapter that is switched on
     /// (`num_layers` when none). Blocks below it never need a gradient, so they may use
-    /// candle's fused kernels, which have no backward (DESIGN.md, candle gradient trap).
+    /// candle's fused kernels, which have no backward (docs/design.md, the candle gradient trap).
     pub fn first_adapted_layer(&self, adapter: bool) -> usize {
         if !adapter {
             return self.layers.len();

@@ -2,8 +2,8 @@
 //! the backward pass, where the same computation composed from candle primitives keeps every
 //! intermediate (candle's graph holds each node's inputs alive until the loss is dropped).
 //!
-//! candle's own fused `softmax_last_dim`/`rms_norm` have no backward (DESIGN.md, the gradient
-//! trap), so these are custom ops with explicit backward passes, each tested against the
+//! candle's own fused `softmax_last_dim`/`rms_norm` have no backward (docs/design.md, the
+//! gradient trap), so these are custom ops with explicit backward passes, each tested against the
 //! composed version's autograd (`tests/ops.rs`). Measured effect: a GRPO-sized
 //! forward+backward (8 × 512 tokens, LoRA r=16 on all linears of 30 blocks) — see
 //! docs/benchmarks.md.
