@@ -401,6 +401,19 @@ pub(crate) fn gemm_tensors(
     beta: f32,
     c: &mut [f32],
 ) -> candle_core::Result<()> {
+    // A tensor whose layout the kernel cannot read in place is copied to a contiguous one
+    // first; the product then reads both operands from their storage once.
+    let readable = |t: &Tensor| -> candle_core::Result<Tensor> {
+        let (st, l) = t.storage_and_layout();
+        let ok = matches!(&*st, Storage::Cpu(cs) if MatRef::of_storage(cs, l).is_some());
+        drop(st);
+        if ok {
+            Ok(t.clone())
+        } else {
+            t.contiguous()
+        }
+    };
+    let (a, b) = (readable(a)?, readable(b)?);
     let (sa, la) = a.storage_and_layout();
     let (sb, lb) = b.storage_and_layout();
     let (Storage::Cpu(ca), Storage::Cpu(cb)) = (&*sa, &*sb) else {
@@ -408,32 +421,11 @@ pub(crate) fn gemm_tensors(
     };
     match (MatRef::of_storage(ca, la), MatRef::of_storage(cb, lb)) {
         (Some(ma), Some(mb)) => gemm(alpha, ma, mb, beta, c),
-        (ma, mb) => {
-            let a = if ma.is_some() {
-                a.clone()
-            } else {
-                a.contiguous()?
-            };
-            let b = if mb.is_some() {
-                b.clone()
-            } else {
-                b.contiguous()?
-            };
-            drop((sa, sb));
-            let (sa, la) = a.storage_and_layout();
-            let (sb, lb) = b.storage_and_layout();
-            let (Storage::Cpu(ca), Storage::Cpu(cb)) = (&*sa, &*sb) else {
-                candle_core::bail!("policy products run on the CPU");
-            };
-            match (MatRef::of_storage(ca, la), MatRef::of_storage(cb, lb)) {
-                (Some(ma), Some(mb)) => gemm(alpha, ma, mb, beta, c),
-                _ => candle_core::bail!(
-                    "policy products need 2-D f32 tensors, got {:?} and {:?}",
-                    a.dims(),
-                    b.dims()
-                ),
-            }
-        }
+        _ => candle_core::bail!(
+            "policy products need 2-D f32 tensors, got {:?} and {:?}",
+            a.dims(),
+            b.dims()
+        ),
     }
 }
 
