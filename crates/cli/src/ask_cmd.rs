@@ -106,6 +106,10 @@ pub struct AskArgs {
     /// Use the base model without any adapter.
     #[arg(long)]
     pub no_adapter: bool,
+    /// Prompt version (1 or 2). Default: the adapter's (its dtr1_prompt.json; an adapter
+    /// without one is version 1), else the latest.
+    #[arg(long)]
+    pub prompt_version: Option<dtr1_prompt::PromptVersion>,
     /// Rollouts for self-consistency: 1 = greedy; N > 1 samples N at --temperature and
     /// votes (text: normalised majority; masks and boxes: highest mean IoU to the others).
     #[arg(long, default_value_t = 1)]
@@ -251,8 +255,23 @@ enum Loaded {
         model: Box<Model>,
         tokenizer: Box<Tokenizer>,
         adapter: Option<PathBuf>,
+        /// The prompt version it is asked in.
+        version: dtr1_prompt::PromptVersion,
     },
     Remote(RemotePolicy, String),
+}
+
+impl Loaded {
+    /// The prompt version to ask in: the local adapter's (or `--prompt-version`); for a
+    /// remote server, `--prompt-version` or the latest.
+    fn version(&self, a: &AskArgs) -> dtr1_prompt::PromptVersion {
+        match self {
+            Loaded::Local { version, .. } => *version,
+            Loaded::Remote(..) => a
+                .prompt_version
+                .unwrap_or(dtr1_prompt::PromptVersion::LATEST),
+        }
+    }
 }
 
 /// The committed adapter's directory.
@@ -315,11 +334,17 @@ fn load_policy(a: &AskArgs) -> Result<(Loaded, String)> {
             .load_lora(dir)
             .with_context(|| format!("cannot load the adapter {}", dir.display()))?;
     }
+    let version = match (a.prompt_version, &adapter) {
+        (Some(v), _) => v,
+        (None, Some(dir)) => dtr1_prompt::version::of_adapter(dir)?,
+        (None, None) => dtr1_prompt::PromptVersion::LATEST,
+    };
     Ok((
         Loaded::Local {
             model: Box::new(model),
             tokenizer: Box::new(tokenizer),
             adapter,
+            version,
         },
         note,
     ))
@@ -808,10 +833,11 @@ fn ask_once(
 ) -> Result<Outcome> {
     let t0 = Instant::now();
     let (task, chosen_by, reason) = choose_task(req, &input.twin)?;
-    let messages: Vec<ChatMessage> = dtr1_prompt::build(task, &req.query, &input.twin)
-        .into_iter()
-        .map(|m| ChatMessage::new(m.role, m.content))
-        .collect();
+    let messages: Vec<ChatMessage> =
+        dtr1_prompt::build(policy.version(a), task, &req.query, &input.twin)
+            .into_iter()
+            .map(|m| ChatMessage::new(m.role, m.content))
+            .collect();
     let greedy = a.samples == 1;
     let params = SamplingParams {
         max_new_tokens: a.max_new_tokens,
@@ -1092,6 +1118,7 @@ fn to_json(
             "kind": pkind,
             "description": policy_note,
             "adapter": adapter,
+            "prompt_version": policy.version(a).to_string(),
         },
         "sampling": {
             "samples": a.samples,

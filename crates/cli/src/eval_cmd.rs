@@ -35,6 +35,10 @@ pub struct EvalArgs {
     /// Policy model for `--answerer policy` (GGUF file or HF directory; default SmolLM2).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Prompt version of the prompts (1 or 2). Default: the --adapter's (its
+    /// dtr1_prompt.json; an adapter without one is version 1), else the latest.
+    #[arg(long)]
+    pub prompt_version: Option<dtr1_prompt::PromptVersion>,
     /// LoRA adapter (PEFT directory) for `--answerer policy`.
     #[arg(long)]
     pub adapter: Option<PathBuf>,
@@ -115,6 +119,9 @@ pub struct PromptArgs {
     /// Sample index in the split, or its id.
     #[arg(long, default_value = "0")]
     pub sample: String,
+    /// Prompt version (1 or 2).
+    #[arg(long, default_value_t = dtr1_prompt::PromptVersion::LATEST)]
+    pub prompt_version: dtr1_prompt::PromptVersion,
 }
 
 /// Runs `dtr1 eval`.
@@ -122,7 +129,12 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     if args.resamples == 0 || args.resamples > 1_000_000 {
         bail!("--resamples {} must be within 1..=1000000", args.resamples);
     }
-    let mut samples = dtr1_eval::prepare(&args.dir, &args.split)
+    let version = match (args.prompt_version, &args.adapter) {
+        (Some(v), _) => v,
+        (None, Some(a)) => dtr1_prompt::version::of_adapter(a)?,
+        (None, None) => dtr1_prompt::PromptVersion::LATEST,
+    };
+    let mut samples = dtr1_eval::prepare(&args.dir, &args.split, version)
         .with_context(|| format!("preparing split {:?} of {}", args.split, args.dir.display()))?;
     if args.per_task > 0 {
         let mut seen = std::collections::BTreeMap::new();
@@ -207,12 +219,12 @@ pub fn prompt(args: &PromptArgs) -> Result<()> {
         "sample {} ({}), prompt v{}\n",
         sample.id,
         sample.task.name(),
-        dtr1_prompt::PROMPT_VERSION
+        args.prompt_version
     );
-    for m in dtr1_prompt::build(sample.task, &sample.query, &twin) {
+    for m in dtr1_prompt::build(args.prompt_version, sample.task, &sample.query, &twin) {
         text.push_str(&format!("\n--- {} ---\n{}\n", m.role, m.content));
     }
-    let trace = dtr1_prompt::solver::solve(sample, &twin)?;
+    let trace = dtr1_prompt::solver::solve(args.prompt_version, sample, &twin)?;
     text.push_str(&format!("\n--- solver trace ---\n{}\n", trace.completion()));
     crate::out(&text)
 }

@@ -20,6 +20,11 @@ pub struct ExportArgs {
     /// Splits to export (repeatable; default: all).
     #[arg(long)]
     split: Vec<String>,
+    /// Prompt version of the exported prompts (1 or 2; default: the latest). Use the
+    /// version the policy you will train was cold-started on (its adapter's
+    /// `dtr1_prompt.json`).
+    #[arg(long, default_value_t = dtr1_prompt::PromptVersion::LATEST)]
+    prompt_version: dtr1_prompt::PromptVersion,
 }
 
 /// Runs the export and prints the files written.
@@ -32,9 +37,14 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} samples {elapsed}")
             .expect("valid template"),
     );
-    let files = export(&a.dir, format, &a.out, &a.split, &mut |n| {
-        pb.set_position(n as u64)
-    })
+    let files = export(
+        &a.dir,
+        format,
+        a.prompt_version,
+        &a.out,
+        &a.split,
+        &mut |n| pb.set_position(n as u64),
+    )
     .with_context(|| format!("exporting {} for {}", a.dir.display(), a.format))?;
     pb.finish_and_clear();
     let mut text = String::new();

@@ -389,7 +389,8 @@ fn sft_row(
     let want = bs * (updates + 1);
     // Twice as many samples as needed: the solver cannot trace every one.
     let samples = dtr1_grpo::twinbench::load_samples(dir, "train", &[], 2 * want)?;
-    let (examples, _) = crate::train_cmd::sft_examples(&samples, tok)?;
+    let (examples, _) =
+        crate::train_cmd::sft_examples(&samples, tok, dtr1_prompt::PromptVersion::V1)?;
     let mut examples: Vec<_> = examples
         .into_iter()
         .filter(|e| e.prompt.len() + e.completion.len() <= cfg.sft.max_tokens)
@@ -464,6 +465,9 @@ fn grpo_step_row(
         samples,
         tok,
         dtr1_grpo::twinbench::RolloutMode::Full,
+        // Version 1 prompts, as when the figures in docs/benchmarks.md were recorded, so that
+        // the GRPO step stays comparable across runs (version 2's are about a third shorter).
+        dtr1_prompt::PromptVersion::V1,
         dtr1_reward::RewardConfig::default(),
     )?;
     let run = std::env::temp_dir().join(format!("dtr1-bench-grpo-{}", std::process::id()));

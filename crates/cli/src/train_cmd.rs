@@ -11,6 +11,7 @@ use dtr1_grpo::{GrpoTrainer, SftExample, TrainConfig};
 use dtr1_policy::{
     ChatMessage, LocalPolicy, Model, Policy, RemotePolicy, SamplingParams, Tokenizer,
 };
+use dtr1_prompt::{version, PromptVersion};
 
 /// Options shared by the training commands.
 #[derive(clap::Args)]
@@ -42,6 +43,44 @@ pub struct CommonArgs {
     /// Use at most this many samples of the split (0 = all), taking the tasks in turn.
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
+    /// Prompt version to train in (1 or 2). Default: the run's own when resuming, else the
+    /// --init-adapter's (its dtr1_prompt.json; none = 1), else the latest. Recorded in the
+    /// run directory and in every adapter the run writes.
+    #[arg(long)]
+    pub prompt_version: Option<PromptVersion>,
+}
+
+/// The prompt version a training run uses (see [`CommonArgs::prompt_version`]), recorded in
+/// the run directory so that its checkpoints and final adapter carry it.
+fn run_prompt_version(args: &CommonArgs) -> Result<PromptVersion> {
+    let own = if args.out.join(version::ADAPTER_FILE).is_file() {
+        Some(version::of_adapter(&args.out)?)
+    } else {
+        None
+    };
+    let init = match &args.init_adapter {
+        Some(a) => Some(version::of_adapter(a)?),
+        None => None,
+    };
+    let v = match (args.prompt_version, own, init) {
+        (Some(v), Some(o), _) if args.resume && v != o => bail!(
+            "--prompt-version {v}, but the run in {} was started with version {o}",
+            args.out.display()
+        ),
+        (Some(v), _, _) => v,
+        (None, Some(o), _) if args.resume => o,
+        (None, _, Some(i)) => i,
+        (None, _, None) => PromptVersion::LATEST,
+    };
+    if let Some(i) = init.filter(|i| *i != v) {
+        eprintln!(
+            "note: the initial adapter was trained with prompt version {i}; this run uses version {v}"
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    version::record(&args.out, v)?;
+    Ok(v)
 }
 
 /// `dtr1 plot`.
@@ -99,7 +138,7 @@ fn config(path: Option<&Path>) -> Result<TrainConfig> {
     })
 }
 
-fn finish(run: &Path, adapter: &Path) -> Result<()> {
+fn finish(run: &Path, adapter: &Path, version: PromptVersion) -> Result<()> {
     let dest = run.join("adapter");
     if dest.exists() {
         std::fs::remove_dir_all(&dest).with_context(|| format!("removing {}", dest.display()))?;
@@ -114,6 +153,7 @@ fn finish(run: &Path, adapter: &Path) -> Result<()> {
             )
         })?;
     }
+    version::record(&dest, version)?;
     let png = run.join("curves.png");
     dtr1_grpo::plot::plot_metrics(&run.join("metrics.jsonl"), &png)?;
     crate::out(&format!(
@@ -124,23 +164,25 @@ fn finish(run: &Path, adapter: &Path) -> Result<()> {
     ))
 }
 
-/// SFT examples from the programmatic solver's traces of `samples` (the rollout format,
-/// ending with the end-of-turn token), and how many samples it could not trace.
+/// SFT examples from the programmatic solver's traces of `samples` in prompt `version` (the
+/// rollout format, ending with the end-of-turn token), and how many samples it could not
+/// trace.
 pub fn sft_examples(
     samples: &[(dtr1_data::Sample, dtr1_twin::Twin)],
     tok: &Tokenizer,
+    version: PromptVersion,
 ) -> Result<(Vec<SftExample>, usize)> {
     let mut examples = Vec::with_capacity(samples.len());
     let mut unsolved = 0;
     for (s, twin) in samples {
-        let trace = match dtr1_prompt::solver::solve(s, twin) {
+        let trace = match dtr1_prompt::solver::solve(version, s, twin) {
             Ok(t) => t,
             Err(_) => {
                 unsolved += 1;
                 continue;
             }
         };
-        let prompt = tok.encode_chat(&messages(s, twin, RolloutMode::Full), true)?;
+        let prompt = tok.encode_chat(&messages(version, s, twin, RolloutMode::Full), true)?;
         let completion = tok.encode(&format!("{}<|im_end|>", trace.completion()))?;
         examples.push(SftExample { prompt, completion });
     }
@@ -152,12 +194,13 @@ pub fn sft(args: &CommonArgs) -> Result<()> {
     let cfg = config(args.config.as_deref())?;
     let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
     let (mut model, tok) = load_model(args.model.as_deref())?;
-    let (examples, unsolved) = sft_examples(&samples, &tok)?;
+    let version = run_prompt_version(args)?;
+    let (examples, unsolved) = sft_examples(&samples, &tok, version)?;
     if unsolved > 0 {
         eprintln!("sft: the solver could not trace {unsolved} samples; they are skipped");
     }
     eprintln!(
-        "sft: {} traces from {} ({}), {} epochs",
+        "sft: {} traces from {} ({}), {} epochs, prompt version {version}",
         examples.len(),
         args.data.display(),
         args.split,
@@ -172,7 +215,11 @@ pub fn sft(args: &CommonArgs) -> Result<()> {
         args.resume,
         true,
     )?;
-    finish(&args.out, &dtr1_grpo::sft::latest_adapter(&args.out)?)
+    finish(
+        &args.out,
+        &dtr1_grpo::sft::latest_adapter(&args.out)?,
+        version,
+    )
 }
 
 /// `dtr1 train`: GRPO with the DT-R1 reward.
@@ -180,14 +227,16 @@ pub fn train(args: &CommonArgs) -> Result<()> {
     let cfg = config(args.config.as_deref())?;
     let samples = load_samples(&args.data, &args.split, &tasks(&args.tasks)?, args.limit)?;
     let (model, tok) = load_model(args.model.as_deref())?;
+    let version = run_prompt_version(args)?;
     let env = TwinBenchEnv::new(
         samples,
         &tok,
         RolloutMode::Full,
+        version,
         dtr1_reward::RewardConfig::default(),
     )?;
     eprintln!(
-        "train: {} prompts, {} steps × {} prompts × G = {}",
+        "train: {} prompts, {} steps × {} prompts × G = {}, prompt version {version}",
         dtr1_grpo::Environment::len(&env),
         cfg.grpo.steps,
         cfg.grpo.prompts_per_step,
@@ -203,7 +252,11 @@ pub fn train(args: &CommonArgs) -> Result<()> {
         args.resume,
     )?;
     tr.run(None, true)?;
-    finish(&args.out, &dtr1_grpo::sft::latest_adapter(&args.out)?)
+    finish(
+        &args.out,
+        &dtr1_grpo::sft::latest_adapter(&args.out)?,
+        version,
+    )
 }
 
 /// `dtr1 plot`.

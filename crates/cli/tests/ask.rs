@@ -320,6 +320,8 @@ fn the_committed_adapter_answers_in_the_rollout_format_by_default() {
         ]);
         let desc = v["policy"]["description"].as_str().unwrap();
         assert!(desc.contains("dtr1-smollm2-135m"), "{desc}");
+        // The committed adapter predates prompt versioning: version 1 prompts.
+        assert_eq!(v["policy"]["prompt_version"], "1", "{v:#}");
         let check = &v["rollout"]["check"];
         if check["format_ok"] == true && v["answer"]["valid"] == true {
             well_formed.push(task);
@@ -352,6 +354,10 @@ fn each_benchmark_task_is_asked_on_twinbench_with_the_local_model() {
         assert_eq!(v["task"]["name"], task);
         assert_eq!(v["task"]["chosen_by"], "flag");
         assert_eq!(v["policy"]["kind"], "local");
+        assert_eq!(
+            v["policy"]["prompt_version"],
+            dtr1_prompt::PromptVersion::LATEST.to_string()
+        );
         assert!(
             v["policy"]["description"]
                 .as_str()

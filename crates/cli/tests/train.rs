@@ -118,3 +118,104 @@ fn bad_metrics_configs_and_data_are_named() {
     let e = stderr(&o);
     assert!(e.contains("nope") && !e.contains("panicked"), "{e}");
 }
+
+#[test]
+fn a_run_records_its_prompt_version_with_every_adapter_it_writes() {
+    let d = dir("version");
+    let data = d.join("data");
+    let o = dtr1(&[
+        "data",
+        "generate",
+        "--out",
+        data.to_str().unwrap(),
+        "--scenes",
+        "2",
+        "--clips",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg = d.join("sft.toml");
+    std::fs::write(
+        &cfg,
+        "[sft]\nepochs = 1\nbatch_size = 2\ncheckpoint_every = 1\n[lora]\nrank = 2\nalpha = 4.0\ntop_layers = 1\n",
+    )
+    .unwrap();
+    let run = d.join("run");
+    let sft = |extra: &[&str]| {
+        let mut args = vec![
+            "sft",
+            "--data",
+            data.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--split",
+            "val",
+            "--limit",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        dtr1(&args)
+    };
+    let o = sft(&["--prompt-version", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("prompt version 1"), "{}", stderr(&o));
+    let record = |p: PathBuf| -> String {
+        std::fs::read_to_string(p.join("dtr1_prompt.json"))
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    assert!(record(run.clone()).contains("\"1\""));
+    assert!(record(run.join("adapter")).contains("\"1\""));
+    let latest = std::fs::read_to_string(run.join("latest")).unwrap();
+    assert!(record(run.join(latest.trim()).join("adapter")).contains("\"1\""));
+    // Resuming under another version is refused, naming both.
+    let o = sft(&["--resume", "--prompt-version", "2"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("--prompt-version 2") && e.contains("version 1"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    // GRPO from that adapter takes its version by default.
+    let grpo = d.join("grpo.toml");
+    std::fs::write(
+        &grpo,
+        "[grpo]\nsteps = 1\nprompts_per_step = 1\ngroup_size = 2\nmax_completion_tokens = 4\ncheckpoint_every = 0\n[lora]\nrank = 2\nalpha = 4.0\ntop_layers = 1\n",
+    )
+    .unwrap();
+    let train = d.join("train");
+    let o = dtr1(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--config",
+        grpo.to_str().unwrap(),
+        "--out",
+        train.to_str().unwrap(),
+        "--init-adapter",
+        run.join("adapter").to_str().unwrap(),
+        "--split",
+        "val",
+        "--limit",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("prompt version 1"), "{}", stderr(&o));
+    assert!(record(train.join("adapter")).contains("\"1\""));
+    // A damaged record is an error, not a silent version 1.
+    std::fs::write(run.join("adapter").join("dtr1_prompt.json"), "{").unwrap();
+    let o = dtr1(&[
+        "eval",
+        data.to_str().unwrap(),
+        "--split",
+        "val",
+        "--answerer",
+        "policy",
+        "--adapter",
+        run.join("adapter").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("dtr1_prompt.json"), "{}", stderr(&o));
+}

@@ -29,7 +29,7 @@ pub use report::{BenchmarkReport, BreakdownRow, MetricValue, Report, RewardSumma
 pub use score::{SampleScore, Values};
 
 use dtr1_data::{dataset, DataError, Sample};
-use dtr1_prompt::{baseline::Baseline, Message, PromptError};
+use dtr1_prompt::{baseline::Baseline, Message, PromptError, PromptVersion};
 use dtr1_reward::RewardConfig;
 use dtr1_twin::Twin;
 use std::path::{Path, PathBuf};
@@ -96,10 +96,17 @@ pub struct PreparedSample {
     pub twin: Twin,
     /// The prompt ([`dtr1_prompt::build`]).
     pub prompt: Vec<Message>,
+    /// The prompt version of `prompt`, which answerers that write traces (the oracle) write
+    /// them in, and which the report records.
+    pub version: PromptVersion,
 }
 
-/// Loads a split and prepares every sample (twin and prompt).
-pub fn prepare(dir: &Path, split: &str) -> Result<Vec<PreparedSample>, EvalError> {
+/// Loads a split and prepares every sample (twin and prompt of `version`).
+pub fn prepare(
+    dir: &Path,
+    split: &str,
+    version: PromptVersion,
+) -> Result<Vec<PreparedSample>, EvalError> {
     let samples = dataset::read_split(dir, split)?;
     if samples.is_empty() {
         return Err(EvalError::Empty {
@@ -111,11 +118,12 @@ pub fn prepare(dir: &Path, split: &str) -> Result<Vec<PreparedSample>, EvalError
         .into_iter()
         .map(|sample| {
             let twin = dtr1_prompt::load_input_twin(dir, &sample)?;
-            let prompt = dtr1_prompt::build(sample.task, &sample.query, &twin);
+            let prompt = dtr1_prompt::build(version, sample.task, &sample.query, &twin);
             Ok(PreparedSample {
                 sample,
                 twin,
                 prompt,
+                version,
             })
         })
         .collect()
@@ -143,7 +151,7 @@ impl Answerer for OracleAnswerer {
     fn answer(&mut self, batch: &[PreparedSample]) -> Result<Vec<String>, EvalError> {
         batch
             .iter()
-            .map(|p| Ok(dtr1_prompt::solver::solve(&p.sample, &p.twin)?.completion()))
+            .map(|p| Ok(dtr1_prompt::solver::solve(p.version, &p.sample, &p.twin)?.completion()))
             .collect()
     }
 }
@@ -254,6 +262,13 @@ pub fn evaluate(
             "at least one bootstrap resample is needed".into(),
         ));
     }
+    let version = samples.first().map_or(PromptVersion::LATEST, |s| s.version);
+    if let Some(s) = samples.iter().find(|s| s.version != version) {
+        return Err(EvalError::Config(format!(
+            "sample {} has prompt version {}, the others {version}: one report, one version",
+            s.sample.id, s.version
+        )));
+    }
     let scores = score::score_all(samples, completions, &cfg.reward)?;
-    Ok(report::aggregate(scores, cfg, answerer, split))
+    Ok(report::aggregate(scores, cfg, answerer, split, version))
 }

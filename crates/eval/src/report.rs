@@ -262,6 +262,7 @@ pub(crate) fn aggregate(
     cfg: &EvalConfig,
     answerer: &str,
     split: &str,
+    version: dtr1_prompt::PromptVersion,
 ) -> Report {
     let mut benchmarks = Vec::new();
     let mut breakdown = Vec::new();
@@ -305,7 +306,7 @@ pub(crate) fn aggregate(
     }
     let all: Vec<&SampleScore> = samples.iter().collect();
     Report {
-        prompt_version: dtr1_prompt::PROMPT_VERSION.into(),
+        prompt_version: version.to_string(),
         answerer: answerer.into(),
         split: split.into(),
         twin_source: TWIN_SOURCE.into(),

@@ -7,6 +7,7 @@ use dtr1_eval::{
     evaluate, prepare, run, Answerer, BaselineAnswerer, EvalConfig, EvalError, OracleAnswerer,
     PreparedSample, Report, Values,
 };
+use dtr1_prompt::PromptVersion;
 use std::path::Path;
 
 fn suite_dir() -> tempfile::TempDir {
@@ -32,7 +33,11 @@ fn cfg() -> EvalConfig {
 }
 
 fn eval_with(dir: &Path, a: &mut dyn Answerer) -> Report {
-    let samples = prepare(dir, "train").unwrap();
+    eval_in(dir, a, PromptVersion::LATEST)
+}
+
+fn eval_in(dir: &Path, a: &mut dyn Answerer, version: PromptVersion) -> Report {
+    let samples = prepare(dir, "train", version).unwrap();
     let mut calls = 0;
     let r = run(&samples, a, &cfg(), "train", &mut |done, total| {
         calls += 1;
@@ -46,19 +51,27 @@ fn eval_with(dir: &Path, a: &mut dyn Answerer) -> Report {
 #[test]
 fn the_oracle_scores_100_on_every_benchmark_and_baselines_score_less() {
     let dir = suite_dir();
-    let oracle = eval_with(dir.path(), &mut OracleAnswerer);
-    assert_eq!(oracle.benchmarks.len(), 6, "{:?}", oracle.benchmarks);
-    for b in &oracle.benchmarks {
-        for m in &b.metrics {
-            // CIDEr-D is not bounded by 100 (pycocoevalcap scale ×100); the rest are.
-            if m.name == "CIDEr-D" {
-                assert!(m.value > 100.0, "{}: {m:?}", b.benchmark);
-            } else {
-                assert!(m.value > 99.9, "{}: {m:?}", b.benchmark);
+    // Under every prompt version: the reward reads both sub-twin forms (JSON, lines).
+    for version in PromptVersion::ALL {
+        let oracle = eval_in(dir.path(), &mut OracleAnswerer, version);
+        assert_eq!(oracle.prompt_version, version.to_string());
+        assert_eq!(oracle.benchmarks.len(), 6, "{:?}", oracle.benchmarks);
+        for b in &oracle.benchmarks {
+            for m in &b.metrics {
+                // CIDEr-D is not bounded by 100 (pycocoevalcap scale ×100); the rest are.
+                if m.name == "CIDEr-D" {
+                    assert!(m.value > 100.0, "{}: {m:?}", b.benchmark);
+                } else {
+                    assert!(m.value > 99.9, "{}: {m:?}", b.benchmark);
+                }
             }
+            assert_eq!(b.reward.format, 1.0, "{}", b.benchmark);
+            assert_eq!(
+                b.reward.structure, 1.0,
+                "{} (prompt v{version})",
+                b.benchmark
+            );
         }
-        assert_eq!(b.reward.format, 1.0, "{}", b.benchmark);
-        assert_eq!(b.reward.structure, 1.0, "{}", b.benchmark);
     }
 
     let baseline = eval_with(dir.path(), &mut BaselineAnswerer::fit(dir.path()).unwrap());
@@ -113,7 +126,7 @@ impl Answerer for Fixed {
 #[test]
 fn empty_answers_score_zero_where_the_target_is_not_empty() {
     let dir = suite_dir();
-    let samples = prepare(dir.path(), "train").unwrap();
+    let samples = prepare(dir.path(), "train", PromptVersion::LATEST).unwrap();
     let r = run(
         &samples,
         &mut Fixed("<twin>{\"objects\":[]}</twin><think>none</think><answer>[]</answer>".into()),
@@ -146,7 +159,7 @@ fn empty_answers_score_zero_where_the_target_is_not_empty() {
 #[test]
 fn metrics_follow_the_decoded_answers() {
     let dir = suite_dir();
-    let samples = prepare(dir.path(), "train").unwrap();
+    let samples = prepare(dir.path(), "train", PromptVersion::LATEST).unwrap();
     // One grounding sample answered with its target, then with another object, then with
     // the target's box written out.
     let p = samples
@@ -199,7 +212,7 @@ fn metrics_follow_the_decoded_answers() {
 #[test]
 fn intervals_are_seeded_and_reports_are_written() {
     let dir = suite_dir();
-    let samples = prepare(dir.path(), "train").unwrap();
+    let samples = prepare(dir.path(), "train", PromptVersion::LATEST).unwrap();
     let mut a = BaselineAnswerer::fit(dir.path()).unwrap();
     let r1 = run(&samples, &mut a, &cfg(), "train", &mut |_, _| {}).unwrap();
     let r2 = run(&samples, &mut a, &cfg(), "train", &mut |_, _| {}).unwrap();
@@ -230,7 +243,7 @@ fn intervals_are_seeded_and_reports_are_written() {
     r1.write(&out).unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["prompt_version"], dtr1_prompt::PROMPT_VERSION);
+    assert_eq!(json["prompt_version"], PromptVersion::LATEST.to_string());
     assert_eq!(json["benchmarks"].as_array().unwrap().len(), 6);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     for name in [
@@ -251,6 +264,8 @@ fn intervals_are_seeded_and_reports_are_written() {
 #[test]
 fn a_missing_split_is_a_clear_error() {
     let dir = suite_dir();
-    let e = prepare(dir.path(), "nope").unwrap_err().to_string();
+    let e = prepare(dir.path(), "nope", PromptVersion::LATEST)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no split \"nope\""), "{e}");
 }

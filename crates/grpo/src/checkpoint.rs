@@ -65,6 +65,13 @@ pub fn save(
     }
     std::fs::create_dir_all(&dir).map_err(|e| GrpoError::io(&dir, e))?;
     model.save_lora(dir.join("adapter"), lora)?;
+    // The run's prompt-version record goes with every adapter it writes, so that a
+    // checkpoint's adapter is evaluated in the prompts it was trained on.
+    let record = run_dir.join(dtr1_prompt::version::ADAPTER_FILE);
+    if record.is_file() {
+        let to = dir.join("adapter").join(dtr1_prompt::version::ADAPTER_FILE);
+        std::fs::copy(&record, &to).map_err(|e| GrpoError::io(&to, e))?;
+    }
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (i, (m, v)) in opt.m.iter().zip(&opt.v).enumerate() {
         tensors.push((format!("m.{i}"), m.clone()));

@@ -7,6 +7,7 @@ use std::path::Path;
 use dtr1_data::{GroundTruth, Sample, Task};
 use dtr1_metrics::cider::CiderD;
 use dtr1_policy::{ChatMessage, Tokenizer};
+use dtr1_prompt::PromptVersion;
 use dtr1_reward::{RewardBreakdown, RewardConfig};
 use dtr1_twin::Twin;
 
@@ -50,16 +51,21 @@ pub struct TwinBenchEnv<'t> {
     cider: Option<CiderD>,
 }
 
-/// The chat messages of a sample's prompt in `mode`.
-pub fn messages(sample: &Sample, twin: &Twin, mode: RolloutMode) -> Vec<ChatMessage> {
+/// The chat messages of a sample's prompt of `version` in `mode`.
+pub fn messages(
+    version: PromptVersion,
+    sample: &Sample,
+    twin: &Twin,
+    mode: RolloutMode,
+) -> Vec<ChatMessage> {
     match mode {
-        RolloutMode::Full => dtr1_prompt::build(sample.task, &sample.query, twin)
+        RolloutMode::Full => dtr1_prompt::build(version, sample.task, &sample.query, twin)
             .into_iter()
             .map(|m| ChatMessage::new(m.role, m.content))
             .collect(),
         RolloutMode::AnswerOnly => vec![ChatMessage::new(
             "user",
-            dtr1_prompt::user_message(sample.task, &sample.query, twin),
+            dtr1_prompt::user_message(version, sample.task, &sample.query, twin),
         )],
     }
 }
@@ -137,17 +143,19 @@ fn balanced_take<T>(samples: Vec<T>, limit: usize, task: impl Fn(&T) -> Task) ->
 }
 
 impl<'t> TwinBenchEnv<'t> {
-    /// Build the environment from loaded samples.
+    /// Build the environment from loaded samples, with prompts of `version` (the version
+    /// the policy was cold-started on: [`dtr1_prompt::version::of_adapter`]).
     pub fn new(
         samples: Vec<(Sample, Twin)>,
         tok: &'t Tokenizer,
         mode: RolloutMode,
+        version: PromptVersion,
         reward: RewardConfig,
     ) -> Result<Self> {
         let mut items = Vec::with_capacity(samples.len());
         let mut refs: Vec<Vec<String>> = Vec::new();
         for (sample, twin) in samples {
-            let messages = messages(&sample, &twin, mode);
+            let messages = messages(version, &sample, &twin, mode);
             let prompt = tok.encode_chat(&messages, true)?;
             if let GroundTruth::Summaries { references, .. } = &sample.truth {
                 refs.push(references.clone());
@@ -214,7 +222,8 @@ impl<'t> TwinBenchEnv<'t> {
                     Twin::Video(_) => "tracks",
                 };
                 let sub = serde_json::json!({ key: entries });
-                dtr1_prompt::completion(&sub.to_string(), "", answer)
+                // JSON, which the reward reads under every prompt version.
+                dtr1_prompt::completion(PromptVersion::V1, &sub.to_string(), "", answer)
             }
         }
     }

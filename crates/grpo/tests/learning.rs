@@ -114,6 +114,7 @@ fn grpo_raises_mean_reward_of_a_tiny_model() {
         samples,
         &tok,
         RolloutMode::AnswerOnly,
+        dtr1_prompt::PromptVersion::LATEST,
         RewardConfig::default(),
     )
     .unwrap();
@@ -162,6 +163,7 @@ fn killed_and_resumed_run_equals_uninterrupted() {
         samples,
         &tok,
         RolloutMode::AnswerOnly,
+        dtr1_prompt::PromptVersion::LATEST,
         RewardConfig::default(),
     )
     .unwrap();

@@ -15,7 +15,9 @@
 //! - **summary**: a fixed template over the twin — the objects, then every event in order.
 
 use crate::solver::MAX_ENTRIES;
-use crate::{check_kind, completion, PromptError};
+// The baselines write their sub-twins as JSON, which the reward reads under every prompt
+// version: a baseline reads no prompt, so the version does not change what it answers.
+use crate::{check_kind, completion, PromptError, PromptVersion};
 use dtr1_data::{GroundTruth, Sample, Task};
 use dtr1_twin::{EventKind, Object, Track, Twin, VideoTwin};
 use std::collections::BTreeMap;
@@ -247,7 +249,7 @@ impl Baseline {
                 } else {
                     format!("These objects match {best} query word(s).")
                 };
-                completion(&twin_json, &think, &ids_text(&ids))
+                completion(PromptVersion::V1, &twin_json, &think, &ids_text(&ids))
             }
             (Task::VideoReasonseg, Twin::Video(v)) => {
                 let scored = video_scores(&q, v);
@@ -280,7 +282,7 @@ impl Baseline {
                 } else {
                     format!("These tracks match {best} query word(s).")
                 };
-                completion(&twin_json, &think, &ids_text(&ids))
+                completion(PromptVersion::V1, &twin_json, &think, &ids_text(&ids))
             }
             (Task::ImageVqa | Task::VideoVqa, _) => {
                 let a = self.prior(sample.task, &sample.query).unwrap_or("yes");
@@ -290,6 +292,7 @@ impl Baseline {
                     "objects"
                 };
                 completion(
+                    PromptVersion::V1,
                     &format!("{{\"{key}\":[]}}"),
                     "The most common answer to this kind of question.",
                     a,
@@ -303,6 +306,7 @@ impl Baseline {
                     .map(|t| entry(t.id, &t.label, t.attributes.color.as_deref()))
                     .collect();
                 completion(
+                    PromptVersion::V1,
                     &format!("{{\"tracks\":[{}]}}", ids.join(",")),
                     "List the objects, then every event in order.",
                     &template_summary(v),

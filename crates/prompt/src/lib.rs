@@ -10,23 +10,25 @@
 //! well inside the reward's tolerances, so a sub-twin copied from the prompt agrees with the
 //! input twin.
 //!
-//! Prompts are versioned ([`PROMPT_VERSION`]); anything that reports numbers produced with a
-//! prompt records the version.
+//! Prompts are versioned ([`PromptVersion`]; a new template, view or contract text is a new
+//! version, because numbers measured with different versions are not comparable); anything
+//! that reports numbers produced with a prompt records the version, and every adapter records
+//! the version it was trained with ([`version::of_adapter`]).
 
 pub mod ask;
 pub mod baseline;
 pub mod solver;
 mod spec;
+pub mod version;
 
 use dtr1_data::{Sample, Task};
-use dtr1_twin::{compact, Twin};
+use dtr1_twin::compact::{self, DepthForm, IdPlacement, Style};
+use dtr1_twin::Twin;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-/// Version of the prompt templates. Bump it whenever a template, the view or the contract
-/// text changes: numbers measured with different versions are not comparable.
-pub const PROMPT_VERSION: &str = "1";
+pub use version::PromptVersion;
 
 /// One chat message: `system` or `user` (plain pairs, so that this crate does not depend on
 /// the policy; the policy side converts them to its own message type).
@@ -87,6 +89,14 @@ pub enum PromptError {
         expected: &'static str,
         /// What the file holds.
         found: &'static str,
+    },
+    /// An adapter's prompt-version record cannot be read or written.
+    #[error("prompt version record {path}: {source}")]
+    Record {
+        /// The record file.
+        path: PathBuf,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The solver cannot tell the answer from the ground truth.
     #[error("sample {sample}: {message}")]
@@ -164,12 +174,16 @@ pub struct ImageFields {
 /// What an image task needs: grounding answers with a box, so it sees boxes and centres;
 /// segmentation and VQA reason about size, left/right and near/far, so they see areas,
 /// centres and depths.
-pub fn image_fields(task: Task) -> ImageFields {
+///
+/// Version 2 shows grounding only the boxes (no centres): a grounding answer is a box, and a
+/// box centre places an object left or right as well as its centroid does for the shapes
+/// here, at half the tokens of both.
+pub fn image_fields(version: PromptVersion, task: Task) -> ImageFields {
     match task {
         Task::ImageGrounding => ImageFields {
             bbox: true,
             area: false,
-            centroid: true,
+            centroid: version == PromptVersion::V1,
             depth: false,
         },
         _ => ImageFields {
@@ -180,6 +194,18 @@ pub fn image_fields(task: Task) -> ImageFields {
         },
     }
 }
+
+/// Decimals of the depths a view shows.
+const DEPTH_DECIMALS: i32 = 2;
+
+// A value rounded for the prompt must still agree with the input twin when a policy copies
+// it: half a pixel (centres rounded to whole pixels) and half of the last depth decimal stay
+// inside the reward's copy tolerances.
+const _: () = assert!(
+    0.5 < dtr1_reward::structure::PIXEL_TOLERANCE
+        && 0.5 / 100.0 < dtr1_reward::structure::DEPTH_TOLERANCE
+        && DEPTH_DECIMALS == 2
+);
 
 fn round_to(v: f64, decimals: i32) -> f64 {
     let k = 10f64.powi(decimals);
@@ -194,10 +220,14 @@ fn round_to(v: f64, decimals: i32) -> f64 {
 /// without paths, plus every event. Scores, masks, per-frame observations and relations are
 /// left out. The result is what [`compact::to_compact`] prints in the prompt, and the only
 /// fields (and values) a sub-twin should copy.
-pub fn view(task: Task, twin: &Twin) -> Twin {
+///
+/// Version 2 shows less: depths as their mean alone (written `d=MEAN`), and video tracks
+/// with only the label, colour (and shape where it differs from the label) and frames —
+/// what the video queries ask about.
+pub fn view(version: PromptVersion, task: Task, twin: &Twin) -> Twin {
     match compact::keep_compact_fields(twin) {
         Twin::Image(mut t) => {
-            let f = image_fields(task);
+            let f = image_fields(version, task);
             for o in &mut t.objects {
                 o.score = None;
                 o.relations.clear();
@@ -216,10 +246,20 @@ pub fn view(task: Task, twin: &Twin) -> Twin {
                     None
                 };
                 o.depth = if f.depth {
-                    o.depth.map(|d| dtr1_twin::DepthStats {
-                        mean: round_to(d.mean, 2),
-                        min: round_to(d.min, 2),
-                        max: round_to(d.max, 2),
+                    o.depth.map(|d| match version {
+                        PromptVersion::V1 => dtr1_twin::DepthStats {
+                            mean: round_to(d.mean, DEPTH_DECIMALS),
+                            min: round_to(d.min, DEPTH_DECIMALS),
+                            max: round_to(d.max, DEPTH_DECIMALS),
+                        },
+                        PromptVersion::V2 => {
+                            let mean = round_to(d.mean, DEPTH_DECIMALS);
+                            dtr1_twin::DepthStats {
+                                mean,
+                                min: mean,
+                                max: mean,
+                            }
+                        }
                     })
                 } else {
                     None
@@ -237,6 +277,12 @@ pub fn view(task: Task, twin: &Twin) -> Twin {
                 if let Some(m) = &mut tr.motion {
                     m.path.clear();
                 }
+                if version == PromptVersion::V2 {
+                    let a = std::mem::take(&mut tr.attributes);
+                    tr.attributes.color = a.color;
+                    tr.attributes.shape = a.shape;
+                    tr.motion = None;
+                }
             }
             Twin::Video(t)
         }
@@ -244,15 +290,39 @@ pub fn view(task: Task, twin: &Twin) -> Twin {
 }
 
 /// The system message: the output contract, shared by every task.
-pub fn system_message() -> String {
-    "Answer about a scene from its twin (one line per object #id or track @id). Reply with \
+pub fn system_message(version: PromptVersion) -> String {
+    match version {
+        PromptVersion::V1 => {
+            "Answer about a scene from its twin (one line per object #id or track @id). Reply with \
 three blocks only:\n\
 <twin>{\"objects\":[{\"id\":3,\"label\":\"mug\",\"attributes\":{\"color\":\"red\"}}]}</twin> \
 the objects that matter, copied exactly (video: \"tracks\"; c= is \"centroid\", \
 d= is \"depth\" {mean,min,max}, box= is \"bbox\")\n\
 <think>short reasoning</think>\n\
 <answer>the answer</answer>"
-        .to_string()
+                .to_string()
+        }
+        PromptVersion::V2 => "Reply: <twin>\nthe lines that matter\n</twin>\n\
+<think>short reasoning</think>\n\
+<answer>answer</answer>"
+            .to_string(),
+    }
+}
+
+/// How the prompt of a version writes the twin: version 1 in the canonical compact form,
+/// version 2 with the ids last, depths as their mean and no depth source.
+pub fn style(version: PromptVersion) -> Style {
+    match version {
+        PromptVersion::V1 => Style::default(),
+        PromptVersion::V2 => Style {
+            ids: IdPlacement::Last,
+            depth: DepthForm::Mean,
+            image_header: false,
+            depth_source: false,
+            brackets: false,
+            color_first: true,
+        },
+    }
 }
 
 /// The instruction and the answer format of a task.
@@ -285,25 +355,47 @@ pub fn task_text(task: Task) -> (&'static str, &'static str) {
     }
 }
 
+/// The answer a task asks for, in version 2's one line (the instruction and the format of
+/// [`task_text`] together).
+fn answer_text_v2(task: Task) -> &'static str {
+    match task {
+        Task::ImageReasonseg => "ids of every object it asks for, e.g. [3, 5]",
+        Task::ImageGrounding => "id of the one object it names, e.g. [4]",
+        Task::ImageVqa => "one word or number, e.g. 2, yes, red",
+        Task::VideoReasonseg => "ids of every track it asks for, e.g. [2]",
+        Task::VideoVqa => "one word or number, e.g. 1, red, before",
+        Task::VideoSummary => "one or two sentences telling the events in order",
+    }
+}
+
 /// The user message of a task: instruction, query, the twin's view in compact form, the
-/// answer format.
-pub fn user_message(task: Task, query: &str, twin: &Twin) -> String {
-    let (instruction, answer) = task_text(task);
-    format!(
-        "{instruction}\nQuery: {query}\nTwin:\n{}Answer: {answer}.",
-        compact::to_compact(&view(task, twin))
-    )
+/// answer format (version 2: query, twin, and one line saying what to answer).
+pub fn user_message(version: PromptVersion, task: Task, query: &str, twin: &Twin) -> String {
+    let shown = compact::to_compact_styled(&view(version, task, twin), &style(version));
+    match version {
+        PromptVersion::V1 => {
+            let (instruction, answer) = task_text(task);
+            format!("{instruction}\nQuery: {query}\nTwin:\n{shown}Answer: {answer}.")
+        }
+        PromptVersion::V2 => format!("Query: {query}\n{shown}Answer: {}.", answer_text_v2(task)),
+    }
 }
 
 /// The prompt of one sample: system and user messages (see the crate docs).
-pub fn build(task: Task, query: &str, twin: &Twin) -> Vec<Message> {
+pub fn build(version: PromptVersion, task: Task, query: &str, twin: &Twin) -> Vec<Message> {
     vec![
-        Message::new("system", system_message()),
-        Message::new("user", user_message(task, query, twin)),
+        Message::new("system", system_message(version)),
+        Message::new("user", user_message(version, task, query, twin)),
     ]
 }
 
-/// Joins the three blocks into a completion in the rollout format.
-pub fn completion(twin_json: &str, think: &str, answer: &str) -> String {
-    format!("<twin>{twin_json}</twin>\n<think>{think}</think>\n<answer>{answer}</answer>")
+/// Joins the three blocks into a completion in the rollout format. `sub_twin` is the
+/// `<twin>` block's content as the version writes it (JSON for version 1, compact lines
+/// ending with a newline for version 2, which puts them on lines of their own).
+pub fn completion(version: PromptVersion, sub_twin: &str, think: &str, answer: &str) -> String {
+    let open = match version {
+        PromptVersion::V1 => "<twin>",
+        PromptVersion::V2 => "<twin>\n",
+    };
+    format!("{open}{sub_twin}</twin>\n<think>{think}</think>\n<answer>{answer}</answer>")
 }

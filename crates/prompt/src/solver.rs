@@ -15,9 +15,9 @@
 //! summary) with a plain reasoning sentence.
 
 use crate::spec::{self, Spec};
-use crate::{check_kind, view, PromptError};
+use crate::{check_kind, view, PromptError, PromptVersion};
 use dtr1_data::{GroundTruth, Sample, Task};
-use dtr1_twin::compact::{fmt_num, COORD_DECIMALS, UNIT_DECIMALS};
+use dtr1_twin::compact::{self, fmt_num, COORD_DECIMALS, UNIT_DECIMALS};
 use dtr1_twin::{EventKind, ImageTwin, Object, Track, Twin, VideoTwin};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -30,7 +30,8 @@ const MAX_THINK_EVENTS: usize = 6;
 /// A reasoning trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trace {
-    /// The sub-twin JSON (`{"objects":[…]}` or `{"tracks":[…]}`).
+    /// The sub-twin: JSON (`{"objects":[…]}` or `{"tracks":[…]}`, version 1) or compact
+    /// lines, each ending with a newline (version 2).
     pub twin: String,
     /// The reasoning.
     pub think: String,
@@ -39,12 +40,14 @@ pub struct Trace {
     /// True when the answer was worked out on the twin from the query's meaning (and agrees
     /// with the ground truth); false when it was taken from the ground truth alone.
     pub grounded: bool,
+    /// The prompt version the trace is written for.
+    pub version: PromptVersion,
 }
 
 impl Trace {
     /// The trace as a completion in the rollout format.
     pub fn completion(&self) -> String {
-        crate::completion(&self.twin, &self.think, &self.answer)
+        crate::completion(self.version, &self.twin, &self.think, &self.answer)
     }
 }
 
@@ -128,24 +131,67 @@ fn track_entry(t: &Track, fields: &[Field]) -> String {
     s
 }
 
+/// One object as a compact line of a version 2 sub-twin: the prompt line's words (label,
+/// colour) and only the chosen fields, values as the prompt shows them, id last.
+fn object_line(o: &Object, fields: &[Field]) -> String {
+    let mut e = Object::new(o.id, o.label.clone());
+    e.attributes.color = o.attributes.color.clone();
+    for f in fields {
+        match f {
+            Field::Centroid => e.centroid = o.centroid,
+            Field::Depth => e.depth = o.depth,
+            Field::Area => e.area = o.area,
+            Field::Bbox => e.bbox = o.bbox,
+            Field::Frames => {}
+        }
+    }
+    let mut line = compact::object_line_styled(&e, &crate::style(PromptVersion::V2));
+    line.push('\n');
+    line
+}
+
+fn track_line(t: &Track, fields: &[Field]) -> String {
+    let mut e = t.clone();
+    e.motion = None;
+    e.score = None;
+    e.relations.clear();
+    let mut line = compact::track_entry_line(
+        &e,
+        &crate::style(PromptVersion::V2),
+        fields.contains(&Field::Frames),
+    );
+    line.push('\n');
+    line
+}
+
 /// The sub-twin of the chosen entries (deduplicated, at most [`MAX_ENTRIES`], in the order
-/// given: targets first).
-fn sub_twin(task: Task, twin: &Twin, chosen: &[(u32, Vec<Field>)]) -> String {
-    let shown = view(task, twin);
+/// given: targets first), as the version writes it.
+fn sub_twin(
+    version: PromptVersion,
+    task: Task,
+    twin: &Twin,
+    chosen: &[(u32, Vec<Field>)],
+) -> String {
+    let shown = view(version, task, twin);
     let mut seen = Vec::new();
     let mut parts = Vec::new();
     for (id, fields) in chosen {
         if seen.contains(id) || parts.len() == MAX_ENTRIES {
             continue;
         }
-        let part = match &shown {
-            Twin::Image(t) => t.object(*id).map(|o| object_entry(o, fields)),
-            Twin::Video(t) => t.track(*id).map(|tr| track_entry(tr, fields)),
+        let part = match (&shown, version) {
+            (Twin::Image(t), PromptVersion::V1) => t.object(*id).map(|o| object_entry(o, fields)),
+            (Twin::Video(t), PromptVersion::V1) => t.track(*id).map(|tr| track_entry(tr, fields)),
+            (Twin::Image(t), PromptVersion::V2) => t.object(*id).map(|o| object_line(o, fields)),
+            (Twin::Video(t), PromptVersion::V2) => t.track(*id).map(|tr| track_line(tr, fields)),
         };
         if let Some(p) = part {
             seen.push(*id);
             parts.push(p);
         }
+    }
+    if version == PromptVersion::V2 {
+        return parts.concat();
     }
     let key = if matches!(twin, Twin::Video(_)) {
         "tracks"
@@ -173,10 +219,16 @@ fn shape(o: &Object) -> &str {
     o.attributes.shape.as_deref().unwrap_or(o.label.as_str())
 }
 
-fn oname(o: &Object) -> String {
-    match &o.attributes.color {
-        Some(c) => format!("#{} {c} {}", o.id, o.label),
-        None => format!("#{} {}", o.id, o.label),
+/// An object as the reasoning names it: the id first (version 1) or after the words that
+/// identify it (version 2), as on the prompt's lines.
+fn oname(o: &Object, v: PromptVersion) -> String {
+    let words = match &o.attributes.color {
+        Some(c) => format!("{c} {}", o.label),
+        None => o.label.clone(),
+    };
+    match v {
+        PromptVersion::V1 => format!("#{} {words}", o.id),
+        PromptVersion::V2 => format!("{words} #{}", o.id),
     }
 }
 
@@ -263,7 +315,7 @@ fn sorted(mut v: Vec<u32>) -> Vec<u32> {
     v
 }
 
-fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
+fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
     let objs: Vec<&Object> = t.objects.iter().collect();
     let with_aff = |a: &str| -> Vec<&Object> {
         objs.iter()
@@ -279,13 +331,20 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
             if c.is_empty() {
                 return None;
             }
+            let names = list(c.iter().map(|o| oname(o, v)));
             Some(Worked {
-                think: format!(
-                    "Shapes that fit ({}): {}. In the twin: {}.",
-                    aff.replace('_', " "),
-                    afford_shapes(aff),
-                    list(c.iter().map(|o| oname(o)))
-                ),
+                think: match v {
+                    PromptVersion::V1 => format!(
+                        "Shapes that fit ({}): {}. In the twin: {names}.",
+                        aff.replace('_', " "),
+                        afford_shapes(aff),
+                    ),
+                    PromptVersion::V2 => format!(
+                        "{}: {}, so {names}.",
+                        aff.replace('_', " "),
+                        afford_shapes(aff)
+                    ),
+                },
                 entries: c.iter().map(|o| (o.id, col.clone())).collect(),
                 answer: Answer::Ids(sorted(c.iter().map(|o| o.id).collect())),
             })
@@ -304,13 +363,22 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 .take(2)
                 .collect();
             let mut entries = vec![(target.id, col.clone())];
-            entries.extend(others.iter().map(|o| (o.id, col.clone())));
-            let think = if others.is_empty() {
+            if v == PromptVersion::V1 {
+                entries.extend(others.iter().map(|o| (o.id, col.clone())));
+            }
+            let think = if v == PromptVersion::V2 {
+                format!(
+                    "{}: {}; the {want} one is #{}.",
+                    aff.replace('_', " "),
+                    afford_shapes(aff),
+                    target.id
+                )
+            } else if others.is_empty() {
                 format!(
                     "Shapes that fit ({}): {}. The only one is {}, and it is {want}.",
                     aff.replace('_', " "),
                     afford_shapes(aff),
-                    oname(target)
+                    oname(target, v)
                 )
             } else {
                 format!(
@@ -320,7 +388,7 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                     list(
                         std::iter::once(*target)
                             .chain(others.iter().copied())
-                            .map(oname)
+                            .map(|o| oname(o, v))
                     ),
                     target.id
                 )
@@ -346,17 +414,21 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
             Some(Worked {
                 answer: Answer::Ids(vec![c[0].id]),
                 entries: shown.iter().map(|o| (o.id, vec![e.field])).collect(),
-                think: format!(
-                    "Things that fit ({}): {}. {} is #{}.",
-                    aff.replace('_', " "),
-                    list(
-                        shown
-                            .iter()
-                            .map(|o| format!("{} ({})", oname(o), (e.show)(o)))
-                    ),
-                    capitalise(e.words),
-                    c[0].id
-                ),
+                think: if v == PromptVersion::V2 {
+                    format!("{}: {} is #{}.", aff.replace('_', " "), e.words, c[0].id)
+                } else {
+                    format!(
+                        "Things that fit ({}): {}. {} is #{}.",
+                        aff.replace('_', " "),
+                        list(
+                            shown
+                                .iter()
+                                .map(|o| format!("{} ({})", oname(o, v), (e.show)(o)))
+                        ),
+                        capitalise(e.words),
+                        c[0].id
+                    )
+                },
             })
         }
         "Ref" => {
@@ -376,16 +448,20 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 .take(2)
                 .collect();
             let mut entries = vec![(target.id, col.clone())];
-            entries.extend(similar.iter().map(|o| (o.id, col.clone())));
-            let think = if similar.is_empty() {
-                format!("Only {} is a {want_c} {want_s}.", oname(target))
+            if v == PromptVersion::V1 {
+                entries.extend(similar.iter().map(|o| (o.id, col.clone())));
+            }
+            let think = if v == PromptVersion::V2 {
+                format!("#{} is the {want_c} {want_s}.", target.id)
+            } else if similar.is_empty() {
+                format!("Only {} is a {want_c} {want_s}.", oname(target, v))
             } else {
                 format!(
                     "{} share the colour or the shape, but only #{} is a {want_c} {want_s}.",
                     capitalise(&list(
                         std::iter::once(*target)
                             .chain(similar.iter().copied())
-                            .map(oname)
+                            .map(|o| oname(o, v))
                     )),
                     target.id
                 )
@@ -413,30 +489,54 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 .copied()
                 .filter(|o| o.id != anchor.id && shape(o) == want_s)
                 .collect();
+            // The centre's x: the centroid where the view shows it (version 1), else the
+            // box's middle (version 2 shows grounding boxes only).
+            let centre = |o: &Object| -> Option<f64> {
+                o.centroid
+                    .map(|c| c[0])
+                    .or_else(|| o.bbox.map(|b| ((b[0] + b[2]) / 2.0).round()))
+            };
             let left: Vec<&Object> = same
                 .iter()
                 .copied()
-                .filter(|o| o.centroid.is_some_and(|c| c[0] < x1))
+                .filter(|o| centre(o).is_some_and(|x| x < x1))
                 .collect();
             let [target] = left.as_slice() else {
                 return None;
             };
             let other = same.iter().copied().find(|o| o.id != target.id);
-            let mut entries = vec![
-                (target.id, vec![Field::Centroid]),
-                (anchor.id, vec![Field::Bbox]),
-            ];
-            let cx = |o: &Object| coord(o.centroid.map_or(0.0, |c| c[0]));
-            let mut think = format!(
-                "The {ac} {ash} is #{} with left edge x={}. {} has centre x={}, left of it",
-                anchor.id,
-                coord(x1),
-                oname(target),
-                cx(target)
-            );
+            let at = match v {
+                PromptVersion::V1 => Field::Centroid,
+                PromptVersion::V2 => Field::Bbox,
+            };
+            let mut entries = vec![(target.id, vec![at]), (anchor.id, vec![Field::Bbox])];
+            let cx = |o: &Object| coord(centre(o).unwrap_or(0.0));
+            let mut think = match v {
+                PromptVersion::V1 => format!(
+                    "The {ac} {ash} is #{} with left edge x={}. {} has centre x={}, left of it",
+                    anchor.id,
+                    coord(x1),
+                    oname(target, v),
+                    cx(target)
+                ),
+                PromptVersion::V2 => format!(
+                    "#{} starts at x={}; #{} at x={} is left of it",
+                    anchor.id,
+                    coord(x1),
+                    target.id,
+                    cx(target)
+                ),
+            };
             if let Some(o) = other {
-                entries.push((o.id, vec![Field::Centroid]));
-                let _ = write!(think, "; {} at x={} is not", oname(o), cx(o));
+                entries.push((o.id, vec![at]));
+                match v {
+                    PromptVersion::V1 => {
+                        let _ = write!(think, "; {} at x={} is not", oname(o, v), cx(o));
+                    }
+                    PromptVersion::V2 => {
+                        let _ = write!(think, ", #{} at x={} is not", o.id, cx(o));
+                    }
+                }
             }
             think.push('.');
             Some(Worked {
@@ -448,14 +548,18 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
         "Count" => {
             let want = spec.get("color")?;
             let hit: Vec<&Object> = objs.iter().copied().filter(|o| color(o) == want).collect();
-            let think = if hit.is_empty() {
-                format!("No object has color={want}, so the count is 0.")
-            } else {
-                format!(
+            let ids = list(hit.iter().map(|o| format!("#{}", o.id)));
+            let think = match (v, hit.is_empty()) {
+                (PromptVersion::V1, true) => {
+                    format!("No object has color={want}, so the count is 0.")
+                }
+                (PromptVersion::V1, false) => format!(
                     "Objects with color={want}: {}. That makes {}.",
-                    list(hit.iter().map(|o| oname(o))),
+                    list(hit.iter().map(|o| oname(o, v))),
                     hit.len()
-                )
+                ),
+                (PromptVersion::V2, true) => format!("Nothing is {want}: 0."),
+                (PromptVersion::V2, false) => format!("{want}: {ids}, so {}.", hit.len()),
             };
             Some(Worked {
                 answer: Answer::Text(hit.len().to_string()),
@@ -485,11 +589,15 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 hit.iter().map(|o| (o.id, col.clone())).collect();
             entries.extend(partial.iter().map(|o| (o.id, col.clone())));
             let think = match (hit.first(), similar.is_empty()) {
-                (Some(o), _) => format!("{} is a {want_c} {want_s}, so yes.", oname(o)),
+                (Some(o), _) if v == PromptVersion::V2 => {
+                    format!("#{} is a {want_c} {want_s}: yes.", o.id)
+                }
+                (None, _) if v == PromptVersion::V2 => format!("No {want_c} {want_s}: no."),
+                (Some(o), _) => format!("{} is a {want_c} {want_s}, so yes.", oname(o, v)),
                 (None, true) => format!("No object is {want_c} or a {want_s}, so no."),
                 (None, false) => format!(
                     "{} match only in part; there is no {want_c} {want_s}, so no.",
-                    capitalise(&list(similar.iter().map(|o| oname(o))))
+                    capitalise(&list(similar.iter().map(|o| oname(o, v))))
                 ),
             };
             Some(Worked {
@@ -519,16 +627,20 @@ fn solve_image(spec: &Spec, t: &ImageTwin) -> Option<Worked> {
                 return None;
             }
             Some(Worked {
-                think: format!(
-                    "The {want_s}s: {}. {} is #{}, which is {answer}.",
-                    list(
-                        shown
-                            .iter()
-                            .map(|o| format!("{} ({})", oname(o), (e.show)(o)))
-                    ),
-                    capitalise(e.words),
-                    c[0].id
-                ),
+                think: if v == PromptVersion::V2 {
+                    format!("{} {want_s} is #{}: {answer}.", e.words, c[0].id)
+                } else {
+                    format!(
+                        "The {want_s}s: {}. {} is #{}, which is {answer}.",
+                        list(
+                            shown
+                                .iter()
+                                .map(|o| format!("{} ({})", oname(o, v), (e.show)(o)))
+                        ),
+                        capitalise(e.words),
+                        c[0].id
+                    )
+                },
                 entries: shown.iter().map(|o| (o.id, vec![e.field])).collect(),
                 answer: Answer::Text(answer),
             })
@@ -548,13 +660,17 @@ fn capitalise(s: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // Video reasoning.
 
-fn tname(t: &VideoTwin, id: u32) -> String {
-    match t.track(id) {
-        Some(tr) => match &tr.attributes.color {
-            Some(c) => format!("@{id} {c} {}", tr.label),
-            None => format!("@{id} {}", tr.label),
-        },
-        None => format!("@{id}"),
+fn tname(t: &VideoTwin, id: u32, v: PromptVersion) -> String {
+    let Some(tr) = t.track(id) else {
+        return format!("@{id}");
+    };
+    let words = match &tr.attributes.color {
+        Some(c) => format!("{c} {}", tr.label),
+        None => tr.label.clone(),
+    };
+    match v {
+        PromptVersion::V1 => format!("@{id} {words}"),
+        PromptVersion::V2 => format!("{words} @{id}"),
     }
 }
 
@@ -577,15 +693,34 @@ fn events_of(t: &VideoTwin, k: EventKind) -> Vec<&dtr1_twin::Event> {
     t.events.iter().filter(|e| e.kind == k).collect()
 }
 
-fn collision_words(cs: &[&dtr1_twin::Event]) -> String {
-    list(cs.iter().map(|c| {
+fn collision_words(cs: &[&dtr1_twin::Event], v: PromptVersion) -> String {
+    let each = cs.iter().map(|c| {
         let ids: Vec<String> = c.tracks.iter().map(|i| format!("@{i}")).collect();
-        format!("f={} ({})", c.frame, ids.join(","))
-    }))
+        match v {
+            PromptVersion::V1 => format!("f={} ({})", c.frame, ids.join(",")),
+            PromptVersion::V2 => format!("f={} {}", c.frame, ids.join(",")),
+        }
+    });
+    match v {
+        PromptVersion::V1 => list(each),
+        PromptVersion::V2 => {
+            let v: Vec<String> = each.collect();
+            if v.is_empty() {
+                "none".into()
+            } else {
+                v.join("; ")
+            }
+        }
+    }
 }
 
-fn event_words(t: &VideoTwin, e: &dtr1_twin::Event) -> Option<String> {
-    let n = |i: usize| e.tracks.get(i).map(|id| tname(t, *id)).unwrap_or_default();
+fn event_words(t: &VideoTwin, e: &dtr1_twin::Event, v: PromptVersion) -> Option<String> {
+    let n = |i: usize| {
+        e.tracks
+            .get(i)
+            .map(|id| tname(t, *id, v))
+            .unwrap_or_default()
+    };
     Some(match e.kind {
         EventKind::Appear if e.frame > 0 => format!("f={} {} appears", e.frame, n(0)),
         EventKind::Leave => format!("f={} {} leaves", e.frame, n(0)),
@@ -596,17 +731,20 @@ fn event_words(t: &VideoTwin, e: &dtr1_twin::Event) -> Option<String> {
     })
 }
 
-fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
+fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
     let collides = events_of(t, EventKind::Collide);
     let col = vec![];
+    // The targets and (version 1) their collision partners.
     let partners = |ids: &[u32]| -> Vec<(u32, Vec<Field>)> {
-        let mut v: Vec<(u32, Vec<Field>)> = ids.iter().map(|i| (*i, col.clone())).collect();
-        for c in &collides {
-            if c.tracks.iter().any(|x| ids.contains(x)) {
-                v.extend(c.tracks.iter().map(|i| (*i, col.clone())));
+        let mut out: Vec<(u32, Vec<Field>)> = ids.iter().map(|i| (*i, col.clone())).collect();
+        if v == PromptVersion::V1 {
+            for c in &collides {
+                if c.tracks.iter().any(|x| ids.contains(x)) {
+                    out.extend(c.tracks.iter().map(|i| (*i, col.clone())));
+                }
             }
         }
-        v
+        out
     };
     match spec.kind.as_str() {
         "StoppedAfterCollision" => {
@@ -625,15 +763,26 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
                 return None;
             }
             Some(Worked {
-                think: format!(
-                    "Collisions: {}. Stopping after one of their own: {}.",
-                    collision_words(&collides),
-                    list(stops.iter().map(|s| format!(
-                        "{} (stop f={})",
-                        tname(t, s.tracks[0]),
-                        s.frame
-                    )))
-                ),
+                think: match v {
+                    PromptVersion::V1 => format!(
+                        "Collisions: {}. Stopping after one of their own: {}.",
+                        collision_words(&collides, v),
+                        list(stops.iter().map(|s| format!(
+                            "{} (stop f={})",
+                            tname(t, s.tracks[0], v),
+                            s.frame
+                        )))
+                    ),
+                    PromptVersion::V2 => format!(
+                        "collide {}; stop after: {}.",
+                        collision_words(&collides, v),
+                        list(
+                            stops
+                                .iter()
+                                .map(|s| format!("@{} f={}", s.tracks[0], s.frame))
+                        )
+                    ),
+                },
                 entries: partners(&ids),
                 answer: Answer::Ids(ids),
             })
@@ -653,15 +802,26 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
                 return None;
             }
             Some(Worked {
-                think: format!(
-                    "Collisions: {}. Starting to move at the frame of its collision: {}.",
-                    collision_words(&collides),
-                    list(starts.iter().map(|s| format!(
-                        "{} (f={})",
-                        tname(t, s.tracks[0]),
-                        s.frame
-                    )))
-                ),
+                think: match v {
+                    PromptVersion::V1 => format!(
+                        "Collisions: {}. Starting to move at the frame of its collision: {}.",
+                        collision_words(&collides, v),
+                        list(starts.iter().map(|s| format!(
+                            "{} (f={})",
+                            tname(t, s.tracks[0], v),
+                            s.frame
+                        )))
+                    ),
+                    PromptVersion::V2 => format!(
+                        "collide {}; start then: {}.",
+                        collision_words(&collides, v),
+                        list(
+                            starts
+                                .iter()
+                                .map(|s| format!("@{} f={}", s.tracks[0], s.frame))
+                        )
+                    ),
+                },
                 entries: partners(&ids),
                 answer: Answer::Ids(ids),
             })
@@ -679,16 +839,18 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
                 .collect();
             let [target] = at.as_slice() else { return None };
             let mut entries = vec![(*target, vec![Field::Frames])];
-            entries.extend(appear.iter().map(|e| (e.tracks[0], vec![Field::Frames])));
+            if v == PromptVersion::V1 {
+                entries.extend(appear.iter().map(|e| (e.tracks[0], vec![Field::Frames])));
+            }
             Some(Worked {
                 think: format!(
                     "Appearing after frame 0: {}. The last is {}.",
                     list(appear.iter().map(|e| format!(
                         "{} at f={}",
-                        tname(t, e.tracks[0]),
+                        tname(t, e.tracks[0], v),
                         e.frame
                     ))),
-                    tname(t, *target)
+                    tname(t, *target, v)
                 ),
                 entries,
                 answer: Answer::Ids(vec![*target]),
@@ -700,7 +862,7 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
             Some(Worked {
                 think: format!(
                     "Collide events: {}. That makes {}.",
-                    collision_words(&collides),
+                    collision_words(&collides, v),
                     collides.len()
                 ),
                 entries: involved.iter().map(|i| (*i, col.clone())).collect(),
@@ -715,11 +877,11 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
                 .filter(|c| c.tracks.contains(&id))
                 .collect();
             let think = if mine.is_empty() {
-                format!("{} takes part in no collide event: 0.", tname(t, id))
+                format!("{} takes part in no collide event: 0.", tname(t, id, v))
             } else {
                 format!(
                     "{} collides at {}: {} time{}.",
-                    tname(t, id),
+                    tname(t, id, v),
                     list(mine.iter().map(|c| format!("f={}", c.frame))),
                     mine.len(),
                     if mine.len() == 1 { "" } else { "s" }
@@ -751,8 +913,8 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
             Some(Worked {
                 think: format!(
                     "{} stops at f={fa}; {} stops at f={fb}. The {winner} one stops first.",
-                    tname(t, ia),
-                    tname(t, ib)
+                    tname(t, ia, v),
+                    tname(t, ib, v)
                 ),
                 entries: vec![(ia, col.clone()), (ib, col.clone())],
                 answer: Answer::Text(winner.clone()),
@@ -778,7 +940,7 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
             Some(Worked {
                 think: format!(
                     "{} stops at f={stop}; the first collision is at f={}, so {word}.",
-                    tname(t, id),
+                    tname(t, id, v),
                     first.frame
                 ),
                 entries,
@@ -789,8 +951,12 @@ fn solve_video(spec: &Spec, t: &VideoTwin) -> Option<Worked> {
     }
 }
 
-fn summary_think(t: &VideoTwin) -> String {
-    let parts: Vec<String> = t.events.iter().filter_map(|e| event_words(t, e)).collect();
+fn summary_think(t: &VideoTwin, v: PromptVersion) -> String {
+    let parts: Vec<String> = t
+        .events
+        .iter()
+        .filter_map(|e| event_words(t, e, v))
+        .collect();
     if parts.is_empty() {
         return format!("{} tracks and no events.", t.tracks.len());
     }
@@ -844,7 +1010,7 @@ fn unsolvable(sample: &Sample, message: impl Into<String>) -> PromptError {
 }
 
 /// Writes the reasoning trace of a sample over its input twin (see the module docs).
-pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
+pub fn solve(version: PromptVersion, sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
     check_kind(sample, twin)?;
     let spec = sample.meta.get("spec").and_then(|s| spec::parse(s));
     if sample.task == Task::VideoSummary {
@@ -861,18 +1027,19 @@ pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
             .ok_or_else(|| unsolvable(sample, "every reference summary is empty"))?;
         let ids: Vec<(u32, Vec<Field>)> = v.tracks.iter().map(|t| (t.id, vec![])).collect();
         return Ok(Trace {
-            twin: sub_twin(sample.task, twin, &ids),
-            think: summary_think(v),
+            twin: sub_twin(version, sample.task, twin, &ids),
+            think: summary_think(v, version),
+            version,
             answer: answer.trim().to_string(),
             grounded: !v.events.is_empty(),
         });
     }
     // Image reasoning reads the values the prompt shows (rounded), so that the numbers in
     // the reasoning are the ones the model sees.
-    let shown = view(sample.task, twin);
+    let shown = view(version, sample.task, twin);
     let worked = spec.as_ref().and_then(|s| match (&shown, twin) {
-        (Twin::Image(t), _) => solve_image(s, t),
-        (_, Twin::Video(v)) => solve_video(s, v),
+        (Twin::Image(t), _) => solve_image(s, t, version),
+        (_, Twin::Video(v)) => solve_video(s, v, version),
         _ => None,
     });
     if let Some(w) = worked.filter(|w| agrees(w, sample)) {
@@ -881,8 +1048,9 @@ pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
             Answer::Text(t) => t.clone(),
         };
         return Ok(Trace {
-            twin: sub_twin(sample.task, twin, &w.entries),
+            twin: sub_twin(version, sample.task, twin, &w.entries),
             think: w.think,
+            version,
             answer,
             grounded: true,
         });
@@ -895,14 +1063,17 @@ pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
         let names: Vec<String> = ids
             .iter()
             .map(|id| match twin {
-                Twin::Image(t) => t.object(*id).map_or(format!("#{id}"), oname),
-                Twin::Video(v) => tname(v, *id),
+                Twin::Image(t) => t
+                    .object(*id)
+                    .map_or(format!("#{id}"), |o| oname(o, version)),
+                Twin::Video(v) => tname(v, *id, version),
             })
             .collect();
         let entries: Vec<(u32, Vec<Field>)> = ids.iter().map(|i| (*i, vec![])).collect();
         Ok(Trace {
-            twin: sub_twin(sample.task, twin, &entries),
+            twin: sub_twin(version, sample.task, twin, &entries),
             think: format!("The query points to {}.", list(names)),
+            version,
             answer: ids_answer(&ids),
             grounded: false,
         })
@@ -920,8 +1091,9 @@ pub fn solve(sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
             .map(|i| (*i, vec![]))
             .collect();
         Ok(Trace {
-            twin: sub_twin(sample.task, twin, &entries),
+            twin: sub_twin(version, sample.task, twin, &entries),
             think: format!("Reading the twin, the answer is {a}."),
+            version,
             answer: a,
             grounded: false,
         })

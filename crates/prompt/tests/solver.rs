@@ -2,7 +2,7 @@
 //! TwinBench suite (all six benchmarks), and the baselines write well-formed rollouts.
 
 use dtr1_data::{dataset, scene::SceneConfig, suite, Sample, Task};
-use dtr1_prompt::{baseline::Baseline, load_input_twin, solver};
+use dtr1_prompt::{baseline::Baseline, load_input_twin, solver, PromptVersion};
 use dtr1_reward::{score, Request, RewardConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,32 +36,47 @@ fn solver_traces_score_full_marks_on_every_twinbench_sample() {
     let samples = all_samples(dir.path());
     let cfg = RewardConfig::default();
     let mut per_task: BTreeMap<Task, usize> = BTreeMap::new();
-    for s in &samples {
-        let twin = load_input_twin(dir.path(), s).unwrap();
-        let trace = solver::solve(s, &twin).unwrap();
-        assert!(trace.grounded, "{}: fell back to the ground truth", s.id);
-        let c = trace.completion();
-        let req = Request {
-            task: s.task,
-            query: &s.query,
-            twin: &twin,
-            truth: &s.truth,
-            cider: None,
-        };
-        let r = score(&c, &req, &cfg);
-        assert_eq!(r.format, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
-        assert_eq!(r.structure, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
-        assert!(
-            r.accuracy >= 0.99,
-            "{}: accuracy {} for {c}",
-            s.id,
-            r.accuracy
-        );
-        assert_eq!(r.penalty, 0.0, "{}: {:?}", s.id, r.problems);
-        // The reasoning is short: one to three sentences.
-        let sentences = trace.think.matches(". ").count() + 1;
-        assert!(sentences <= 3, "{}: {}", s.id, trace.think);
-        *per_task.entry(s.task).or_default() += 1;
+    // Every prompt version: version 1 writes JSON sub-twins, version 2 compact lines.
+    for version in PromptVersion::ALL {
+        for s in &samples {
+            let twin = load_input_twin(dir.path(), s).unwrap();
+            let trace = solver::solve(version, s, &twin).unwrap();
+            assert!(trace.grounded, "{}: fell back to the ground truth", s.id);
+            let c = trace.completion();
+            let req = Request {
+                task: s.task,
+                query: &s.query,
+                twin: &twin,
+                truth: &s.truth,
+                cider: None,
+            };
+            let r = score(&c, &req, &cfg);
+            assert_eq!(r.format, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
+            assert_eq!(r.structure, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
+            assert!(
+                r.accuracy >= 0.99,
+                "{}: accuracy {} for {c}",
+                s.id,
+                r.accuracy
+            );
+            assert_eq!(r.penalty, 0.0, "{}: {:?}", s.id, r.problems);
+            // The reasoning is short: one to three sentences.
+            let sentences = trace.think.matches(". ").count() + 1;
+            assert!(sentences <= 3, "{}: {}", s.id, trace.think);
+            if version == PromptVersion::V2 {
+                // Ids after the words: every sub-twin line ends with its id.
+                for line in trace.twin.lines() {
+                    assert!(
+                        line.rsplit(' ')
+                            .next()
+                            .is_some_and(|w| w.starts_with('#') || w.starts_with('@')),
+                        "{}: {line:?}",
+                        s.id
+                    );
+                }
+            }
+            *per_task.entry(s.task).or_default() += 1;
+        }
     }
     assert_eq!(
         per_task.len(),
@@ -199,54 +214,56 @@ fn without_a_spec_or_target_ids_the_solver_falls_back_to_the_ground_truth() {
     let samples = dataset::read_split(dir.path(), "train").unwrap();
     let mut per_task: BTreeMap<Task, usize> = BTreeMap::new();
     let mut unsupported = 0;
-    for s in &samples {
-        // As a sample from another dataset: no spec, and masks/boxes without target ids
-        // (questions keep the ids of the objects they are about).
-        let mut bare = s.clone();
-        bare.meta.clear();
-        match &mut bare.truth {
-            dtr1_data::GroundTruth::Mask { ids, .. }
-            | dtr1_data::GroundTruth::Box { ids, .. }
-            | dtr1_data::GroundTruth::VideoMasks { ids, .. } => *ids = None,
-            _ => {}
-        }
-        let twin = load_input_twin(dir.path(), &bare).unwrap();
-        let trace = solver::solve(&bare, &twin).unwrap();
-        assert_eq!(trace.grounded, s.task == Task::VideoSummary, "{}", s.id);
-        let req = Request {
-            task: bare.task,
-            query: &bare.query,
-            twin: &twin,
-            truth: &bare.truth,
-            cider: None,
-        };
-        let r = score(&trace.completion(), &req, &cfg);
-        assert_eq!(
-            (r.format, r.structure),
-            (1.0, 1.0),
-            "{}: {:?}",
-            s.id,
-            r.problems
-        );
-        assert!(r.accuracy >= 0.99, "{}: {}", s.id, trace.completion());
-        // A question whose label names no objects: the fallback trace cites none, and the
-        // reward does not pay an answer that no sub-twin supports.
-        let mut nameless = bare.clone();
-        if let dtr1_data::GroundTruth::Answers { ids, .. } = &mut nameless.truth {
-            if ids.as_ref().is_some_and(|i| !i.is_empty()) {
-                *ids = None;
-                let trace = solver::solve(&nameless, &twin).unwrap();
-                let req = Request {
-                    truth: &nameless.truth,
-                    ..req
-                };
-                let r = score(&trace.completion(), &req, &cfg);
-                assert_eq!(r.accuracy, 0.0, "{}: {}", s.id, trace.completion());
-                assert!(r.problems.iter().any(|p| p.contains("does not support")));
-                unsupported += 1;
+    for version in PromptVersion::ALL {
+        for s in &samples {
+            // As a sample from another dataset: no spec, and masks/boxes without target ids
+            // (questions keep the ids of the objects they are about).
+            let mut bare = s.clone();
+            bare.meta.clear();
+            match &mut bare.truth {
+                dtr1_data::GroundTruth::Mask { ids, .. }
+                | dtr1_data::GroundTruth::Box { ids, .. }
+                | dtr1_data::GroundTruth::VideoMasks { ids, .. } => *ids = None,
+                _ => {}
             }
+            let twin = load_input_twin(dir.path(), &bare).unwrap();
+            let trace = solver::solve(version, &bare, &twin).unwrap();
+            assert_eq!(trace.grounded, s.task == Task::VideoSummary, "{}", s.id);
+            let req = Request {
+                task: bare.task,
+                query: &bare.query,
+                twin: &twin,
+                truth: &bare.truth,
+                cider: None,
+            };
+            let r = score(&trace.completion(), &req, &cfg);
+            assert_eq!(
+                (r.format, r.structure),
+                (1.0, 1.0),
+                "{}: {:?}",
+                s.id,
+                r.problems
+            );
+            assert!(r.accuracy >= 0.99, "{}: {}", s.id, trace.completion());
+            // A question whose label names no objects: the fallback trace cites none, and the
+            // reward does not pay an answer that no sub-twin supports.
+            let mut nameless = bare.clone();
+            if let dtr1_data::GroundTruth::Answers { ids, .. } = &mut nameless.truth {
+                if ids.as_ref().is_some_and(|i| !i.is_empty()) {
+                    *ids = None;
+                    let trace = solver::solve(version, &nameless, &twin).unwrap();
+                    let req = Request {
+                        truth: &nameless.truth,
+                        ..req
+                    };
+                    let r = score(&trace.completion(), &req, &cfg);
+                    assert_eq!(r.accuracy, 0.0, "{}: {}", s.id, trace.completion());
+                    assert!(r.problems.iter().any(|p| p.contains("does not support")));
+                    unsupported += 1;
+                }
+            }
+            *per_task.entry(s.task).or_default() += 1;
         }
-        *per_task.entry(s.task).or_default() += 1;
     }
     assert_eq!(per_task.len(), 6);
     assert!(unsupported > 0);

@@ -46,7 +46,11 @@ pub use dtr1_data::{GroundTruth, Task};
 ///   counts only what the sub-twin supports; box answers face the over-selection guard;
 ///   targets are derived when a label does not name them; video IoU leaves out frames where
 ///   target and prediction are both empty; summary accuracy is the event match.
-pub const REWARD_VERSION: u32 = 2;
+/// - `3`: the `<twin>` block may also be compact lines (prompt version 2's sub-twin form),
+///   and a depth copied as one number (`d=MEAN`) is compared by its mean. A JSON block
+///   scores as in version 2; a block that does not start with `{` is now read as lines
+///   (version 2 gave it no structure).
+pub const REWARD_VERSION: u32 = 3;
 
 /// Weights and limits of the reward. Every field has a default that the hacking suite is
 /// checked with.

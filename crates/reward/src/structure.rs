@@ -1,7 +1,11 @@
 //! Structure of the sub-twin the model wrote in `<twin>`.
 //!
-//! The block must be a JSON object with an `objects` array (image tasks) or a `tracks` array
-//! (video tasks); otherwise structure is 0. Then seven checks, each in [0, 1], are averaged —
+//! The block is a sub-twin in one of two forms: a JSON object with an `objects` array (image
+//! tasks) or a `tracks` array (video tasks) — a block that starts with `{` is read this way,
+//! and structure is 0 when it is not such an object — or compact lines, one entry per line
+//! as the prompt's twin writes them (`mug color=red c=(50,85) #3`, `ball color=blue @2`;
+//! [`dtr1_twin::compact::parse_object_line`]), each line parsed on its own (prompt version
+//! 2 writes this form; an empty block is an empty sub-twin). Then seven checks, each in [0, 1], are averaged —
 //! eight when the label knows which objects the query is about ([`crate::targets::relevant`]):
 //!
 //! | check | value |
@@ -19,15 +23,18 @@
 //! empty or not in the task's grammar (ids that do not exist in the input twin included),
 //! structure is 0 whatever the sub-twin — otherwise a policy could collect it by copying
 //! the twin and answering nothing. An empty sub-twin passes the per-entry checks vacuously
-//! (but not `relevant`). Tolerances for copied fields
-//! (the prompt shows numbers rounded to 2–3 decimals, so copies must be allowed that much):
-//! labels and attribute values equal ignoring case; score and depth within 0.01; box and
-//! centroid coordinates within 2 px; area within 1 % (at least 1 px); relations must be
-//! among the input's; frames exact; speed within 0.5 px/frame; direction within 5°.
+//! (but not `relevant`). Tolerances for copied fields (the prompt shows numbers rounded to
+//! 2–3 decimals, so copies must be allowed that much; the constants below, which the
+//! prompt's view is checked against): labels and attribute values equal ignoring case;
+//! score and depth within 0.01 ([`SCORE_TOLERANCE`], [`DEPTH_TOLERANCE`]; a depth written as
+//! one number is compared by its mean); box and centroid coordinates within 2 px
+//! ([`PIXEL_TOLERANCE`]); area within 1 % ([`AREA_TOLERANCE`], at least 1 px); relations
+//! must be among the input's; frames exact; speed within 0.5 px/frame ([`SPEED_TOLERANCE`]);
+//! direction within 5° ([`DIRECTION_TOLERANCE`]).
 
 use crate::accuracy::Answer;
 use crate::{Request, RewardConfig};
-use dtr1_twin::{Attributes, Object, Relation, Twin};
+use dtr1_twin::{compact, Attributes, Object, Relation, Twin};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -68,6 +75,28 @@ struct SubTrack {
     relations: Vec<Relation>,
 }
 
+impl SubTrack {
+    /// A track line of a compact sub-twin: what it wrote, nothing more (a line without
+    /// `frames=` does not claim frames 0–0).
+    fn from_line(l: compact::TrackLine) -> Self {
+        let t = l.track;
+        SubTrack {
+            id: t.id,
+            label: t.label,
+            score: t.score,
+            first_frame: l.has_frames.then_some(t.first_frame),
+            last_frame: l.has_frames.then_some(t.last_frame),
+            motion: t.motion.map(|m| SubMotion {
+                speed: m.speed,
+                direction: m.direction,
+                path: Vec::new(),
+            }),
+            attributes: t.attributes,
+            relations: t.relations,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubMotion {
@@ -77,6 +106,19 @@ struct SubMotion {
     #[allow(dead_code)] // accepted for schema compatibility; paths are not compared
     path: Vec<serde_json::Value>,
 }
+
+/// How far a copied score may be from the input's (the prompt shows scores to 3 decimals).
+pub const SCORE_TOLERANCE: f64 = 0.01;
+/// How far a copied relative depth (mean, min, max) may be from the input's.
+pub const DEPTH_TOLERANCE: f64 = 0.01;
+/// How far a copied box or centroid coordinate may be from the input's, in pixels.
+pub const PIXEL_TOLERANCE: f64 = 2.0;
+/// How far a copied area may be from the input's, as a fraction of it (at least 1 px).
+pub const AREA_TOLERANCE: f64 = 0.01;
+/// How far a copied track speed may be from the input's, in px/frame.
+pub const SPEED_TOLERANCE: f64 = 0.5;
+/// How far a copied track direction may be from the input's, in degrees.
+pub const DIRECTION_TOLERANCE: f64 = 5.0;
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol
@@ -102,6 +144,15 @@ fn rels_agree(sub: &[Relation], input: &[Relation], agree: &mut usize, total: &m
     }
 }
 
+/// A copied depth agrees when its mean, min and max do; a depth written as a point
+/// (`d=MEAN`, min = max = mean: the compact form's [`compact::DepthForm::Mean`]) claims only
+/// the mean.
+fn depth_agrees(s: &dtr1_twin::DepthStats, o: &dtr1_twin::DepthStats) -> bool {
+    let point = s.min == s.mean && s.max == s.mean;
+    close(s.mean, o.mean, DEPTH_TOLERANCE)
+        && (point || (close(s.min, o.min, DEPTH_TOLERANCE) && close(s.max, o.max, DEPTH_TOLERANCE)))
+}
+
 fn object_agreement(s: &Object, o: &Object) -> f64 {
     let (mut agree, mut total) = (1usize, 1usize);
     if !same_text(&s.label, &o.label) {
@@ -115,24 +166,23 @@ fn object_agreement(s: &Object, o: &Object) -> f64 {
     };
     field(
         s.score.is_some(),
-        matches!((s.score, o.score), (Some(a), Some(b)) if close(a, b, 0.01)),
+        matches!((s.score, o.score), (Some(a), Some(b)) if close(a, b, SCORE_TOLERANCE)),
     );
     field(
         s.bbox.is_some(),
-        matches!((s.bbox, o.bbox), (Some(a), Some(b)) if a.iter().zip(&b).all(|(x, y)| close(*x, *y, 2.0))),
+        matches!((s.bbox, o.bbox), (Some(a), Some(b)) if a.iter().zip(&b).all(|(x, y)| close(*x, *y, PIXEL_TOLERANCE))),
     );
     field(
         s.area.is_some(),
-        matches!((s.area, o.area), (Some(a), Some(b)) if close(a as f64, b as f64, (b as f64 * 0.01).max(1.0))),
+        matches!((s.area, o.area), (Some(a), Some(b)) if close(a as f64, b as f64, (b as f64 * AREA_TOLERANCE).max(1.0))),
     );
     field(
         s.centroid.is_some(),
-        matches!((s.centroid, o.centroid), (Some(a), Some(b)) if close(a[0], b[0], 2.0) && close(a[1], b[1], 2.0)),
+        matches!((s.centroid, o.centroid), (Some(a), Some(b)) if close(a[0], b[0], PIXEL_TOLERANCE) && close(a[1], b[1], PIXEL_TOLERANCE)),
     );
     field(
         s.depth.is_some(),
-        matches!((s.depth, o.depth), (Some(a), Some(b))
-            if close(a.mean, b.mean, 0.01) && close(a.min, b.min, 0.01) && close(a.max, b.max, 0.01)),
+        matches!((s.depth, o.depth), (Some(a), Some(b)) if depth_agrees(&a, &b)),
     );
     field(s.mask.is_some(), s.mask.is_some() && s.mask == o.mask);
     attrs_agree(&s.attributes, &o.attributes, &mut agree, &mut total);
@@ -150,7 +200,7 @@ fn track_agreement(s: &SubTrack, t: &dtr1_twin::Track) -> f64 {
     };
     field(
         s.score.is_some(),
-        matches!((s.score, t.score), (Some(a), Some(b)) if close(a, b, 0.01)),
+        matches!((s.score, t.score), (Some(a), Some(b)) if close(a, b, SCORE_TOLERANCE)),
     );
     field(
         s.first_frame.is_some(),
@@ -162,7 +212,7 @@ fn track_agreement(s: &SubTrack, t: &dtr1_twin::Track) -> f64 {
         match (&s.motion, &t.motion) {
             (Some(a), Some(b)) => {
                 let d = (a.direction - b.direction).rem_euclid(360.0);
-                close(a.speed, b.speed, 0.5) && d.min(360.0 - d) <= 5.0
+                close(a.speed, b.speed, SPEED_TOLERANCE) && d.min(360.0 - d) <= DIRECTION_TOLERANCE
             }
             _ => false,
         },
@@ -186,6 +236,78 @@ pub fn relevance(sub: &HashSet<u32>, relevant: &[u32], slack: usize) -> f64 {
     recall * room.min(1.0)
 }
 
+/// One entry of a sub-twin as read: its id (read leniently, so that an entry that fails
+/// the schema still counts for the id checks) and either its agreement with the input twin
+/// or why it does not match the schema.
+struct Entry {
+    id: Option<u32>,
+    agreement: Result<f64, String>,
+}
+
+/// Reads a JSON sub-twin (`{"objects":[…]}` / `{"tracks":[…]}`), or says why it is not one.
+fn json_entries(block: &str, key: &str, twin: &Twin) -> Result<Vec<Entry>, String> {
+    let entries = match serde_json::from_str::<serde_json::Value>(block) {
+        Ok(serde_json::Value::Object(mut o)) => match o.remove(key) {
+            Some(serde_json::Value::Array(a)) => a,
+            _ => return Err(format!("the sub-twin needs a \"{key}\" array")),
+        },
+        Ok(_) => return Err("the sub-twin must be a JSON object".into()),
+        Err(e) => return Err(format!("the sub-twin is not JSON: {e}")),
+    };
+    Ok(entries
+        .iter()
+        .map(|e| {
+            let id = e
+                .get("id")
+                .and_then(|v| v.as_u64())
+                .and_then(|v| u32::try_from(v).ok());
+            let agreement = match twin {
+                Twin::Image(t) => serde_json::from_value::<Object>(e.clone())
+                    .map(|s| t.object(s.id).map_or(0.0, |o| object_agreement(&s, o))),
+                Twin::Video(v) => serde_json::from_value::<SubTrack>(e.clone())
+                    .map(|s| v.track(s.id).map_or(0.0, |t| track_agreement(&s, t))),
+            }
+            .map_err(|e| e.to_string());
+            Entry { id, agreement }
+        })
+        .collect())
+}
+
+/// Reads a sub-twin written as compact lines (prompt version 2: `mug color=red #3`, one
+/// entry per non-empty line, the id first or last), each line parsed on its own.
+fn line_entries(block: &str, twin: &Twin) -> Vec<Entry> {
+    block
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| match twin {
+            Twin::Image(t) => match compact::parse_object_line(line, i + 1) {
+                Ok(s) => Entry {
+                    id: Some(s.id),
+                    agreement: Ok(t.object(s.id).map_or(0.0, |o| object_agreement(&s, o))),
+                },
+                Err(e) => Entry {
+                    id: compact::line_id(line, '#'),
+                    agreement: Err(e.to_string()),
+                },
+            },
+            Twin::Video(v) => match compact::parse_track_line(line, i + 1) {
+                Ok(l) => {
+                    let s = SubTrack::from_line(l);
+                    Entry {
+                        id: Some(s.id),
+                        agreement: Ok(v.track(s.id).map_or(0.0, |t| track_agreement(&s, t))),
+                    }
+                }
+                Err(e) => Entry {
+                    id: compact::line_id(line, '@'),
+                    agreement: Err(e.to_string()),
+                },
+            },
+        })
+        .collect()
+}
+
 /// Scores the `<twin>` block (see the module docs). `relevant` is the set of objects the
 /// query is about, when known.
 pub fn check(
@@ -205,38 +327,25 @@ pub fn check(
         rep.problems.push("no <twin> block".into());
         return rep;
     };
-    let entries = match serde_json::from_str::<serde_json::Value>(block.trim()) {
-        Ok(serde_json::Value::Object(mut o)) => match o.remove(key) {
-            Some(serde_json::Value::Array(a)) => a,
-            _ => {
-                rep.problems
-                    .push(format!("the sub-twin needs a \"{key}\" array"));
+    // A block that opens like JSON is read as JSON (prompt version 1); anything else as
+    // compact lines (version 2).
+    let block = block.trim();
+    let entries = if block.starts_with('{') {
+        match json_entries(block, key, req.twin) {
+            Ok(e) => e,
+            Err(why) => {
+                rep.problems.push(why);
                 return rep;
             }
-        },
-        Ok(_) => {
-            rep.problems
-                .push("the sub-twin must be a JSON object".into());
-            return rep;
         }
-        Err(e) => {
-            rep.problems.push(format!("the sub-twin is not JSON: {e}"));
-            return rep;
-        }
+    } else {
+        line_entries(block, req.twin)
     };
     rep.parsed = true;
     let n = entries.len();
     let frac = |k: usize| if n == 0 { 1.0 } else { k as f64 / n as f64 };
 
-    // Entry ids, read leniently so that schema failures still count for the other checks.
-    let ids: Vec<Option<u32>> = entries
-        .iter()
-        .map(|e| {
-            e.get("id")
-                .and_then(|v| v.as_u64())
-                .and_then(|v| u32::try_from(v).ok())
-        })
-        .collect();
+    let ids: Vec<Option<u32>> = entries.iter().map(|e| e.id).collect();
     let exists = |id: u32| match req.twin {
         Twin::Image(t) => t.object(id).is_some(),
         Twin::Video(v) => v.track(id).is_some(),
@@ -245,17 +354,11 @@ pub fn check(
     let mut schema_ok = 0;
     let mut agreement = 0.0;
     for (i, e) in entries.iter().enumerate() {
-        let a = match req.twin {
-            Twin::Image(t) => serde_json::from_value::<Object>(e.clone())
-                .map(|s| t.object(s.id).map_or(0.0, |o| object_agreement(&s, o))),
-            Twin::Video(v) => serde_json::from_value::<SubTrack>(e.clone())
-                .map(|s| v.track(s.id).map_or(0.0, |t| track_agreement(&s, t))),
-        };
-        match a {
+        match &e.agreement {
             Ok(a) => {
                 schema_ok += 1;
                 agreement += a;
-                if a < 1.0 {
+                if *a < 1.0 {
                     rep.problems
                         .push(format!("{key}[{i}] disagrees with the input twin"));
                 }

@@ -16,6 +16,8 @@ pub struct Policy {
     inner: Mutex<(dtr1_policy::Model, dtr1_policy::Tokenizer)>,
     /// Where it was loaded from.
     pub path: String,
+    /// The prompt version it is asked in (the base model has no adapter record: the latest).
+    pub version: dtr1_prompt::PromptVersion,
 }
 
 impl std::fmt::Debug for Policy {
@@ -52,6 +54,7 @@ impl Policy {
         Ok(Policy {
             inner: Mutex::new((m, t)),
             path: path.display().to_string(),
+            version: dtr1_prompt::PromptVersion::LATEST,
         })
     }
 
@@ -63,10 +66,11 @@ impl Policy {
         twin: &Twin,
         max_tokens: usize,
     ) -> Result<AskAnswer, String> {
-        let messages: Vec<dtr1_policy::ChatMessage> = dtr1_prompt::build(task, query, twin)
-            .into_iter()
-            .map(|m| dtr1_policy::ChatMessage::new(m.role, m.content))
-            .collect();
+        let messages: Vec<dtr1_policy::ChatMessage> =
+            dtr1_prompt::build(self.version, task, query, twin)
+                .into_iter()
+                .map(|m| dtr1_policy::ChatMessage::new(m.role, m.content))
+                .collect();
         let params = dtr1_policy::SamplingParams {
             max_new_tokens: max_tokens,
             temperature: 0.0,

@@ -17,6 +17,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, StructArray};
 use arrow_schema::{DataType, Field, Fields};
 use dtr1_data::dataset::{read_manifest, read_split, write_atomic};
 use dtr1_data::Sample;
+use dtr1_prompt::PromptVersion;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -78,9 +79,9 @@ struct Row {
     label: String,
 }
 
-fn row(dir: &Path, s: &Sample) -> Result<Row, ExportError> {
+fn row(dir: &Path, s: &Sample, version: PromptVersion) -> Result<Row, ExportError> {
     let twin = dtr1_prompt::load_input_twin(dir, s)?;
-    let messages = dtr1_prompt::build(s.task, &s.query, &twin);
+    let messages = dtr1_prompt::build(version, s.task, &s.query, &twin);
     let label = ParsedLabel {
         task: s.task,
         query: s.query.clone(),
@@ -118,7 +119,7 @@ fn jsonl(rows: &[Row], prompt_key: &str) -> Vec<u8> {
     out
 }
 
-fn parquet(rows: &[Row], split: &str) -> Result<Vec<u8>, ExportError> {
+fn parquet(rows: &[Row], split: &str, version: PromptVersion) -> Result<Vec<u8>, ExportError> {
     let strings = |f: &dyn Fn(&Row) -> String| -> ArrayRef {
         Arc::new(rows.iter().map(f).map(Some).collect::<StringArray>())
     };
@@ -171,7 +172,7 @@ fn parquet(rows: &[Row], split: &str) -> Result<Vec<u8>, ExportError> {
         ),
         (
             field("prompt_version", DataType::Utf8),
-            strings(&|_| dtr1_prompt::PROMPT_VERSION.to_string()),
+            strings(&|_| version.to_string()),
         ),
     ]);
     let batch = RecordBatch::try_from_iter(vec![
@@ -194,11 +195,13 @@ fn parquet(rows: &[Row], split: &str) -> Result<Vec<u8>, ExportError> {
     Ok(buf)
 }
 
-/// Exports `splits` (all of the manifest's when empty) of the dataset in `dir` to `out`;
-/// `progress` is told each sample done. Returns the files written with their row counts.
+/// Exports `splits` (all of the manifest's when empty) of the dataset in `dir` to `out`, with
+/// prompts of `version`; `progress` is told each sample done. Returns the files written with
+/// their row counts.
 pub fn export(
     dir: &Path,
     format: Format,
+    version: PromptVersion,
     out: &Path,
     splits: &[String],
     progress: &mut dyn FnMut(usize),
@@ -229,12 +232,12 @@ pub fn export(
         let samples = read_split(dir, &split)?;
         let mut rows = Vec::with_capacity(samples.len());
         for s in &samples {
-            rows.push(row(dir, s)?);
+            rows.push(row(dir, s, version)?);
             done += 1;
             progress(done);
         }
         let (file, bytes) = match format {
-            Format::Verl => (format!("{split}.parquet"), parquet(&rows, &split)?),
+            Format::Verl => (format!("{split}.parquet"), parquet(&rows, &split, version)?),
             Format::Trl => (format!("{split}.jsonl"), jsonl(&rows, "prompt")),
             Format::Openrlhf => (format!("{split}.jsonl"), jsonl(&rows, "input")),
         };

@@ -3,6 +3,7 @@
 
 use dtr1_data::dataset::{read_manifest, read_split};
 use dtr1_data::scene::SceneConfig;
+use dtr1_prompt::PromptVersion;
 use dtr1_serve::export::{export, Format};
 use dtr1_serve::ParsedLabel;
 use serde_json::Value;
@@ -30,7 +31,10 @@ fn jsonl_exports_carry_prompts_and_labels_that_score() {
     for (format, key) in [(Format::Trl, "prompt"), (Format::Openrlhf, "input")] {
         let out = tmp.path().join(key);
         let mut seen = 0;
-        let files = export(&data, format, &out, &[], &mut |n| seen = n).unwrap();
+        let files = export(&data, format, PromptVersion::LATEST, &out, &[], &mut |n| {
+            seen = n
+        })
+        .unwrap();
         assert_eq!(seen, total);
         assert_eq!(files.iter().map(|f| f.1).sum::<usize>(), total);
         assert!(std::fs::read_to_string(out.join("dtr1_reward.py"))
@@ -49,7 +53,8 @@ fn jsonl_exports_carry_prompts_and_labels_that_score() {
                 // The label scores the solver's trace over the same twin at full accuracy.
                 let label = ParsedLabel::from_json(r["label"].as_str().unwrap()).unwrap();
                 assert_eq!(label.task, s.task);
-                let trace = dtr1_prompt::solver::solve(s, &label.twin).unwrap();
+                let trace =
+                    dtr1_prompt::solver::solve(PromptVersion::LATEST, s, &label.twin).unwrap();
                 let b = label.score(&trace.completion(), &Default::default());
                 assert_eq!(b.format, 1.0, "{}: {:?}", s.id, b.problems);
                 assert!(b.accuracy > 0.5, "{}: accuracy {}", s.id, b.accuracy);
@@ -60,6 +65,7 @@ fn jsonl_exports_carry_prompts_and_labels_that_score() {
     let err = export(
         &data,
         Format::Trl,
+        PromptVersion::LATEST,
         &tmp.path().join("x"),
         &["nope".into()],
         &mut |_| {},
@@ -85,8 +91,24 @@ fn verl_parquet_reads_back_with_pyarrow() {
     suite(&data);
     let out = tmp.path().join("verl");
     let trl = tmp.path().join("trl");
-    let files = export(&data, Format::Verl, &out, &["train".into()], &mut |_| {}).unwrap();
-    export(&data, Format::Trl, &trl, &["train".into()], &mut |_| {}).unwrap();
+    let files = export(
+        &data,
+        Format::Verl,
+        PromptVersion::LATEST,
+        &out,
+        &["train".into()],
+        &mut |_| {},
+    )
+    .unwrap();
+    export(
+        &data,
+        Format::Trl,
+        PromptVersion::LATEST,
+        &trl,
+        &["train".into()],
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(files.len(), 1);
     let rows = jsonl(&trl.join("train.jsonl"));
     let script = r#"

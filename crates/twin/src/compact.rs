@@ -155,6 +155,72 @@ pub enum IdPlacement {
     Last,
 }
 
+/// How the compact form writes an object's depth.
+///
+/// [`DepthForm::Interval`] is the canonical `d=MEAN[MIN,MAX]`. [`DepthForm::Mean`] writes
+/// `d=MEAN` alone, without the leading zero (`d=.42`): the only depth any query needs is the mean (nearest, farthest), and the
+/// interval costs a small model's tokenizer (one token per digit) three times as much. The
+/// parser reads `d=MEAN` as a point (min = max = mean); the reward compares a point depth by
+/// its mean only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DepthForm {
+    /// `d=MEAN[MIN,MAX]`.
+    #[default]
+    Interval,
+    /// `d=MEAN`.
+    Mean,
+}
+
+/// How a compact text is written: where ids go, how depths look, and whether an image twin
+/// gets its header line. [`Style::default`] is the canonical form, which [`parse_compact`]
+/// reads back; any style's entry lines parse with [`parse_object_line`] and
+/// [`parse_track_line`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// Where the id goes.
+    pub ids: IdPlacement,
+    /// How depths are written.
+    pub depth: DepthForm,
+    /// Whether an image twin gets its header line (`image WxH …`; a prompt that only
+    /// compares objects does not need it). Without it the text is a list of object lines,
+    /// which [`parse_object_line`] reads, not a twin [`parse_compact`] reads.
+    pub image_header: bool,
+    /// Whether an image header says its `depth_source` (where the depths come from: a
+    /// reasoning step never needs it).
+    pub depth_source: bool,
+    /// Whether boxes and centres keep their brackets (`box=[1,2,3,4] c=(5,6)`) or not
+    /// (`box=1,2,3,4 c=5,6`, two tokens fewer each for a byte-level BPE tokenizer). The
+    /// parser reads both.
+    pub brackets: bool,
+    /// Whether a colour comes before the label as a bare word (`red cube … #8`, as a query
+    /// names the object) instead of as `color=red` after it. The parser reads both: a line
+    /// whose first two words after the id are both bare (no `=`) is colour, then label.
+    pub color_first: bool,
+}
+
+impl Default for Style {
+    fn default() -> Self {
+        Style {
+            ids: IdPlacement::First,
+            depth: DepthForm::Interval,
+            image_header: true,
+            depth_source: true,
+            brackets: true,
+            color_first: false,
+        }
+    }
+}
+
+impl Style {
+    /// The canonical form with the ids where `ids` says.
+    pub fn ids(ids: IdPlacement) -> Self {
+        Style {
+            ids,
+            ..Style::default()
+        }
+    }
+}
+
 /// One object's line in the canonical form ([`IdPlacement::First`]).
 pub fn object_line(o: &Object) -> String {
     object_line_with(o, IdPlacement::First)
@@ -162,21 +228,51 @@ pub fn object_line(o: &Object) -> String {
 
 /// One object's line with the id where `ids` says.
 pub fn object_line_with(o: &Object, ids: IdPlacement) -> String {
+    object_line_styled(o, &Style::ids(ids))
+}
+
+/// One object's line in a [`Style`].
+pub fn object_line_styled(o: &Object, style: &Style) -> String {
     let mut fields = String::new();
     if let Some(s) = o.score {
         let _ = write!(fields, " score={}", fmt_num(s, UNIT_DECIMALS));
     }
     if let Some(b) = &o.bbox {
-        let _ = write!(fields, " box={}", fmt_box(b));
+        let b = fmt_box(b);
+        let b = if style.brackets {
+            &b[..]
+        } else {
+            &b[1..b.len() - 1]
+        };
+        let _ = write!(fields, " box={b}");
     }
     if let Some(a) = o.area {
         let _ = write!(fields, " area={a}");
     }
     if let Some(c) = &o.centroid {
-        let _ = write!(fields, " c={}", fmt_point(c));
+        let c = fmt_point(c);
+        let c = if style.brackets {
+            &c[..]
+        } else {
+            &c[1..c.len() - 1]
+        };
+        let _ = write!(fields, " c={c}");
     }
     if let Some(d) = &o.depth {
-        let _ = write!(fields, " d={}", fmt_depth(d));
+        match style.depth {
+            DepthForm::Interval => {
+                let _ = write!(fields, " d={}", fmt_depth(d));
+            }
+            DepthForm::Mean => {
+                // Relative depths lie in [0, 1]: `.42` for 0.42, one token fewer.
+                let m = fmt_num(d.mean, UNIT_DECIMALS);
+                let _ = write!(
+                    fields,
+                    " d={}",
+                    m.strip_prefix("0.").map_or(m.clone(), |f| format!(".{f}"))
+                );
+            }
+        }
     }
     if let Some(m) = o.mask_source {
         let _ = write!(fields, " mask_source={}", m.name());
@@ -187,16 +283,25 @@ pub fn object_line_with(o: &Object, ids: IdPlacement) -> String {
         &o.attributes,
         &o.relations,
         &fields,
-        ids,
+        style,
     )
 }
 
-fn track_line(t: &Track, ids: IdPlacement) -> String {
+/// One track's line with the id where `ids` says.
+pub fn track_line(t: &Track, ids: IdPlacement) -> String {
+    track_entry_line(t, &Style::ids(ids), true)
+}
+
+/// One track's line in a [`Style`], with `frames=` only when `with_frames` (a sub-twin line
+/// may leave the frames out; [`parse_track_line`] reads it back).
+pub fn track_entry_line(t: &Track, style: &Style, with_frames: bool) -> String {
     let mut fields = String::new();
     if let Some(s) = t.score {
         let _ = write!(fields, " score={}", fmt_num(s, UNIT_DECIMALS));
     }
-    let _ = write!(fields, " frames={}-{}", t.first_frame, t.last_frame);
+    if with_frames {
+        let _ = write!(fields, " frames={}-{}", t.first_frame, t.last_frame);
+    }
     if let Some(m) = &t.motion {
         let _ = write!(
             fields,
@@ -219,7 +324,7 @@ fn track_line(t: &Track, ids: IdPlacement) -> String {
         &t.attributes,
         &t.relations,
         &fields,
-        ids,
+        style,
     )
 }
 
@@ -232,14 +337,23 @@ fn entry_line(
     attrs: &Attributes,
     rels: &[Relation],
     fields: &str,
-    ids: IdPlacement,
+    style: &Style,
 ) -> String {
     let mut line = String::new();
-    match ids {
+    match style.ids {
         IdPlacement::First => {
             let _ = write!(line, "{sigil}{id} {}{fields}", fmt_text(label));
             push_attrs(&mut line, attrs);
             push_rels(&mut line, rels);
+        }
+        IdPlacement::Last if style.color_first && attrs.color.is_some() => {
+            let mut rest = attrs.clone();
+            let color = rest.color.take().unwrap_or_default();
+            let _ = write!(line, "{} {}", fmt_text(&color), fmt_text(label));
+            push_attrs(&mut line, &rest);
+            line.push_str(fields);
+            push_rels(&mut line, rels);
+            let _ = write!(line, " {sigil}{id}");
         }
         IdPlacement::Last => {
             line.push_str(&fmt_text(label));
@@ -265,16 +379,23 @@ pub fn to_compact(twin: &Twin) -> String {
 
 /// The compact form of a twin with the ids where `ids` says (ends with a newline).
 pub fn to_compact_with(twin: &Twin, ids: IdPlacement) -> String {
+    to_compact_styled(twin, &Style::ids(ids))
+}
+
+/// The compact form of a twin in a [`Style`] (ends with a newline).
+pub fn to_compact_styled(twin: &Twin, style: &Style) -> String {
     let mut out = String::new();
     match twin {
         Twin::Image(t) => {
-            let _ = write!(out, "image {}x{}", t.width, t.height);
-            if let Some(d) = t.depth_source {
-                let _ = write!(out, " depth_source={}", d.name());
+            if style.image_header {
+                let _ = write!(out, "image {}x{}", t.width, t.height);
+                if let (Some(d), true) = (t.depth_source, style.depth_source) {
+                    let _ = write!(out, " depth_source={}", d.name());
+                }
+                out.push('\n');
             }
-            out.push('\n');
             for o in &t.objects {
-                out.push_str(&object_line_with(o, ids));
+                out.push_str(&object_line_styled(o, style));
                 out.push('\n');
             }
         }
@@ -288,7 +409,7 @@ pub fn to_compact_with(twin: &Twin, ids: IdPlacement) -> String {
                 t.frames
             );
             for tr in &t.tracks {
-                out.push_str(&track_line(tr, ids));
+                out.push_str(&track_entry_line(tr, style, true));
                 out.push('\n');
             }
             for e in &t.events {
@@ -469,7 +590,13 @@ fn parse_list(
 }
 
 fn parse_point(cx: &LineCx, tok: &Tok, s: &str, what: &str) -> Result<[f64; 2], CompactError> {
-    let v = parse_list(cx, tok, strip(cx, tok, s, '(', ')', what)?, 2, what)?;
+    // `(X,Y)`, or `X,Y` as [`Style::brackets`] `false` writes it.
+    let inner = if s.starts_with('(') {
+        strip(cx, tok, s, '(', ')', what)?
+    } else {
+        s
+    };
+    let v = parse_list(cx, tok, inner, 2, what)?;
     Ok([v[0], v[1]])
 }
 
@@ -487,6 +614,25 @@ fn parse_rels(cx: &LineCx, tok: &Tok, s: &str) -> Result<Vec<Relation>, CompactE
             })
         })
         .collect()
+}
+
+/// A bare word: not `key=value` (a quoted string may hold `=`).
+fn bare(t: &Tok) -> bool {
+    !t.text.contains('=') || t.text.starts_with('"')
+}
+
+/// The head shared by object and track lines: `#ID LABEL`, or `#ID COLOUR LABEL` when the
+/// two words after the id are both bare ([`Style::color_first`]). Returns the id, the
+/// label, the colour if given so, and the index of the first field token.
+fn parse_head_words(
+    cx: &LineCx,
+    sigil: char,
+) -> Result<(u32, String, Option<String>, usize), CompactError> {
+    let (id, first) = parse_head(cx, sigil)?;
+    match cx.toks.get(2) {
+        Some(t2) if bare(t2) => Ok((id, parse_text(cx, t2, &t2.text)?, Some(first), 3)),
+        _ => Ok((id, first, None, 2)),
+    }
 }
 
 /// The `#ID LABEL` / `@ID LABEL` head shared by object and track lines.
@@ -514,14 +660,20 @@ fn key_value<'t>(cx: &LineCx, tok: &'t Tok) -> Result<(&'t str, &'t str), Compac
 }
 
 fn parse_object(cx: &LineCx) -> Result<Object, CompactError> {
-    let (id, label) = parse_head(cx, '#')?;
+    let (id, label, color, rest) = parse_head_words(cx, '#')?;
     let mut o = Object::new(id, label);
-    for tok in &cx.toks[2..] {
+    o.attributes.color = color;
+    for tok in &cx.toks[rest..] {
         let (k, v) = key_value(cx, tok)?;
         match k {
             "score" => o.score = Some(parse_f64(cx, tok, v, "score")?),
             "box" => {
-                let b = parse_list(cx, tok, strip(cx, tok, v, '[', ']', "box")?, 4, "box")?;
+                let inner = if v.starts_with('[') {
+                    strip(cx, tok, v, '[', ']', "box")?
+                } else {
+                    v
+                };
+                let b = parse_list(cx, tok, inner, 4, "box")?;
                 o.bbox = Some([b[0], b[1], b[2], b[3]]);
             }
             "area" => {
@@ -532,17 +684,27 @@ fn parse_object(cx: &LineCx) -> Result<Object, CompactError> {
             }
             "c" => o.centroid = Some(parse_point(cx, tok, v, "centroid")?),
             "d" => {
-                let (mean, rest) = v
-                    .split_once('[')
-                    .ok_or_else(|| cx.err(tok, "depth: expected MEAN[MIN,MAX]"))?;
-                let rest = rest
-                    .strip_suffix(']')
-                    .ok_or_else(|| cx.err(tok, "depth: expected MEAN[MIN,MAX]"))?;
-                let mm = parse_list(cx, tok, rest, 2, "depth")?;
-                o.depth = Some(DepthStats {
-                    mean: parse_f64(cx, tok, mean, "depth")?,
-                    min: mm[0],
-                    max: mm[1],
+                o.depth = Some(match v.split_once('[') {
+                    Some((mean, rest)) => {
+                        let rest = rest
+                            .strip_suffix(']')
+                            .ok_or_else(|| cx.err(tok, "depth: expected MEAN[MIN,MAX] or MEAN"))?;
+                        let mm = parse_list(cx, tok, rest, 2, "depth")?;
+                        DepthStats {
+                            mean: parse_f64(cx, tok, mean, "depth")?,
+                            min: mm[0],
+                            max: mm[1],
+                        }
+                    }
+                    // `d=MEAN` ([`DepthForm::Mean`]): a point, min = max = mean.
+                    None => {
+                        let mean = parse_f64(cx, tok, v, "depth")?;
+                        DepthStats {
+                            mean,
+                            min: mean,
+                            max: mean,
+                        }
+                    }
                 });
             }
             "mask_source" => {
@@ -567,7 +729,17 @@ fn parse_object(cx: &LineCx) -> Result<Object, CompactError> {
 }
 
 fn parse_track(cx: &LineCx) -> Result<Track, CompactError> {
-    let (id, label) = parse_head(cx, '@')?;
+    let (t, have_frames) = parse_track_fields(cx)?;
+    if !have_frames {
+        return Err(err(cx.line, 1, "a track line needs frames=FIRST-LAST"));
+    }
+    Ok(t)
+}
+
+/// A track line as parsed, and whether it said its frames (a sub-twin line may leave them
+/// out; a twin's may not).
+fn parse_track_fields(cx: &LineCx) -> Result<(Track, bool), CompactError> {
+    let (id, label, color, rest) = parse_head_words(cx, '@')?;
     let mut t = Track {
         id,
         label,
@@ -576,11 +748,14 @@ fn parse_track(cx: &LineCx) -> Result<Track, CompactError> {
         last_frame: 0,
         frames: BTreeMap::new(),
         motion: None,
-        attributes: Attributes::default(),
+        attributes: Attributes {
+            color,
+            ..Attributes::default()
+        },
         relations: Vec::new(),
     };
     let mut have_frames = false;
-    for tok in &cx.toks[2..] {
+    for tok in &cx.toks[rest..] {
         let (k, v) = key_value(cx, tok)?;
         match k {
             "score" => t.score = Some(parse_f64(cx, tok, v, "score")?),
@@ -629,10 +804,7 @@ fn parse_track(cx: &LineCx) -> Result<Track, CompactError> {
             _ => t.attributes.set(k, parse_text(cx, tok, v)?),
         }
     }
-    if !have_frames {
-        return Err(err(cx.line, 1, "a track line needs frames=FIRST-LAST"));
-    }
-    Ok(t)
+    Ok((t, have_frames))
 }
 
 fn parse_event(cx: &LineCx) -> Result<Event, CompactError> {
@@ -774,6 +946,63 @@ pub fn parse_compact(text: &str) -> Result<Twin, CompactError> {
             format!("unknown twin kind {other:?} (expected image or video)"),
         )),
     }
+}
+
+/// Parses one object line (`#ID LABEL field…` or `LABEL … #ID`), as a sub-twin written in
+/// the compact form lists them. `line_no` (1-based) goes into the error.
+pub fn parse_object_line(line: &str, line_no: usize) -> Result<Object, CompactError> {
+    let cx = LineCx {
+        line: line_no,
+        toks: entry_tokens(line_no, line, '#')?,
+        _src: line,
+    };
+    if !cx.toks.first().is_some_and(|t| t.text.starts_with('#')) {
+        return Err(err(
+            line_no,
+            1,
+            "expected an object line that starts or ends with #ID",
+        ));
+    }
+    parse_object(&cx)
+}
+
+/// A track line of a sub-twin: the track, and whether the line gave its frames (a sub-twin
+/// may leave out any field but the id and label).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackLine {
+    /// The track (`first_frame` and `last_frame` are 0 when `has_frames` is false).
+    pub track: Track,
+    /// Whether the line said `frames=FIRST-LAST`.
+    pub has_frames: bool,
+}
+
+/// Parses one track line (`@ID LABEL field…` or `LABEL … @ID`), frames optional.
+pub fn parse_track_line(line: &str, line_no: usize) -> Result<TrackLine, CompactError> {
+    let cx = LineCx {
+        line: line_no,
+        toks: entry_tokens(line_no, line, '@')?,
+        _src: line,
+    };
+    if !cx.toks.first().is_some_and(|t| t.text.starts_with('@')) {
+        return Err(err(
+            line_no,
+            1,
+            "expected a track line that starts or ends with @ID",
+        ));
+    }
+    let (track, has_frames) = parse_track_fields(&cx)?;
+    Ok(TrackLine { track, has_frames })
+}
+
+/// The id a line names with `sigil` as its first or last word, read leniently (for a line
+/// that does not otherwise parse).
+pub fn line_id(line: &str, sigil: char) -> Option<u32> {
+    let mut words = line.split_whitespace();
+    let (first, last) = (words.next(), words.next_back());
+    [first, last]
+        .into_iter()
+        .flatten()
+        .find_map(|w| w.strip_prefix(sigil).and_then(|d| d.parse().ok()))
 }
 
 /// Size of a text under three token proxies, until a real tokenizer is wired in.

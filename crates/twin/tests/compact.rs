@@ -1,7 +1,8 @@
 //! The compact prompt form round-trips, and its parser never panics.
 
 use dtr1_twin::compact::{
-    keep_compact_fields, parse_compact, to_compact, to_compact_with, token_proxy, IdPlacement,
+    keep_compact_fields, line_id, parse_compact, parse_object_line, parse_track_line, to_compact,
+    to_compact_styled, to_compact_with, token_proxy, DepthForm, IdPlacement, Style,
 };
 use dtr1_twin::{
     example, Attributes, DepthSource, DepthStats, Event, EventKind, ImageTwin, MaskSource, Motion,
@@ -231,6 +232,87 @@ fn ids_last_puts_the_identifying_words_before_the_id() {
     assert!(e.message.contains("starts or ends with #ID"), "{e}");
     let e = parse_compact("video 10x10 fps=5 frames=3\nball frames=0-2\n").unwrap_err();
     assert!(e.message.contains("starting or ending with @ID"), "{e}");
+}
+
+#[test]
+fn lean_style_writes_mean_depths_and_entry_lines_parse_alone() {
+    let mut t = ImageTwin::new(640, 480);
+    t.depth_source = Some(DepthSource::Stereo);
+    let mut o = Object::new(8, "cube");
+    o.attributes.color = Some("red".into());
+    o.centroid = Some([300.0, 200.0]);
+    o.depth = Some(DepthStats {
+        mean: 0.42,
+        min: 0.4,
+        max: 0.45,
+    });
+    t.objects.push(o);
+    let twin = Twin::Image(t);
+    let lean = Style {
+        ids: IdPlacement::Last,
+        depth: DepthForm::Mean,
+        image_header: true,
+        depth_source: false,
+        brackets: false,
+        color_first: true,
+    };
+    let text = to_compact_styled(&twin, &lean);
+    assert_eq!(text, "image 640x480\nred cube c=300,200 d=.42 #8\n");
+    let lines = Style {
+        image_header: false,
+        ..lean
+    };
+    assert_eq!(
+        to_compact_styled(&twin, &lines),
+        "red cube c=300,200 d=.42 #8\n"
+    );
+    let o = parse_object_line("cube box=1,2,3.5,4 c=2,3 #1", 1).unwrap();
+    assert_eq!(
+        (o.bbox, o.centroid),
+        (Some([1.0, 2.0, 3.5, 4.0]), Some([2.0, 3.0]))
+    );
+    // Colour first reads back as the colour attribute; so does the canonical `color=`.
+    assert_eq!(
+        parse_object_line("red cube #8", 1).unwrap(),
+        parse_object_line("#8 cube color=red", 1).unwrap()
+    );
+    let tl = parse_track_line("dark_blue ball frames=0-3 @2", 1).unwrap();
+    assert_eq!(tl.track.attributes.color.as_deref(), Some("dark_blue"));
+    // The canonical style is what to_compact writes.
+    assert_eq!(
+        to_compact_styled(&twin, &Style::default()),
+        to_compact(&twin)
+    );
+    // `d=MEAN` reads back as a point.
+    let Twin::Image(back) = parse_compact(&text).unwrap() else {
+        panic!("an image twin")
+    };
+    let d = back.objects[0].depth.unwrap();
+    assert_eq!((d.mean, d.min, d.max), (0.42, 0.42, 0.42));
+    // Entry lines parse alone, with the id at either end; a track line may leave out frames.
+    let o = parse_object_line("cube color=red d=0.42 #8", 1).unwrap();
+    assert_eq!((o.id, o.label.as_str()), (8, "cube"));
+    assert_eq!(o.attributes.color.as_deref(), Some("red"));
+    assert_eq!(parse_object_line("#8 cube", 1).unwrap().id, 8);
+    let tl = parse_track_line("ball color=blue @3", 2).unwrap();
+    assert_eq!((tl.track.id, tl.has_frames), (3, false));
+    let tl = parse_track_line("@3 ball frames=2-9", 2).unwrap();
+    assert_eq!(
+        (tl.track.first_frame, tl.track.last_frame, tl.has_frames),
+        (2, 9, true)
+    );
+    // …and a twin's track line may not.
+    let e = parse_compact("video 10x10 fps=5 frames=3\n@1 ball\n").unwrap_err();
+    assert!(e.message.contains("needs frames="), "{e}");
+    // Errors name the line they were given; a line without an id at either end is refused.
+    let e = parse_object_line("cube color=red", 4).unwrap_err();
+    assert_eq!(e.line, 4);
+    assert!(e.message.contains("#ID"), "{e}");
+    assert!(parse_track_line("#3 ball", 1).is_err());
+    // The lenient id reader finds the id of a line that does not parse otherwise.
+    assert_eq!(line_id("cube color=red d=oops #8", '#'), Some(8));
+    assert_eq!(line_id("#12 cube box=[", '#'), Some(12));
+    assert_eq!(line_id("cube", '#'), None);
 }
 
 /// The compact form is much shorter than JSON. Prints the numbers for docs/benchmarks.md.
