@@ -4,6 +4,9 @@
 //! twin to `twins/scene_i.json`. Scenes with `i % 10 == 0` form `test`, `i % 10 == 1` form
 //! `val`, the rest `train`. Queries that mention one of [`HELDOUT_PAIRS`] (a colour–shape
 //! combination) go to the compositional `heldout` split instead, so train never sees them.
+//! Clips follow the same rules (clip `i % 10` picks the split; a video query about a track
+//! of a held-out pair — named by the query, one of its targets, or an actor of an event a
+//! summary tells — goes to `heldout`).
 
 use crate::dataset::{self, write_atomic};
 use crate::queries::{self, Spec};
@@ -38,6 +41,35 @@ fn mentions_heldout(spec: &Spec, twin: &dtr1_twin::ImageTwin, targets: &[u32]) -
             } => pair(anchor_color, anchor_shape),
             _ => false,
         }
+}
+
+fn is_heldout_pair(c: &str, s: &str) -> bool {
+    HELDOUT_PAIRS.iter().any(|(hc, hs)| *hc == c && *hs == s)
+}
+
+/// Whether a video query is about a track of a held-out pair: the pairs it names, its target
+/// tracks, or (summaries, `tracks` = the tracks of the told events) the tracks it tells of.
+fn video_mentions_heldout(
+    spec: Option<&crate::video_queries::VSpec>,
+    twin: &dtr1_twin::VideoTwin,
+    tracks: &[u32],
+) -> bool {
+    use crate::video_queries::VSpec;
+    let named = match spec {
+        Some(VSpec::CollisionsOf { color, shape })
+        | Some(VSpec::StopBeforeAfterCollision { color, shape }) => is_heldout_pair(color, shape),
+        Some(VSpec::FirstToStop { a, b }) => {
+            is_heldout_pair(&a.0, &a.1) || is_heldout_pair(&b.0, &b.1)
+        }
+        _ => false,
+    };
+    named
+        || tracks.iter().filter_map(|id| twin.track(*id)).any(|t| {
+            is_heldout_pair(
+                t.attributes.color.as_deref().unwrap_or(""),
+                t.attributes.shape.as_deref().unwrap_or(""),
+            )
+        })
 }
 
 /// Generates `scenes` scenes with up to `per_task` queries per image benchmark each and
@@ -143,6 +175,7 @@ pub fn generate(
         };
         let mut samples = Vec::new();
         for q in crate::video_queries::generate(&clip, &twin) {
+            let heldout = video_mentions_heldout(Some(&q.spec), &twin, &q.targets);
             let truth = match q.task {
                 crate::Task::VideoReasonseg => {
                     let mut masks = BTreeMap::new();
@@ -167,19 +200,30 @@ pub fn generate(
                     ids: crate::video_queries::relevant(&q.spec, &twin),
                 },
             };
-            samples.push((q.task, q.text, truth, q.level, format!("{:?}", q.spec)));
+            samples.push((
+                q.task,
+                q.text,
+                truth,
+                q.level,
+                format!("{:?}", q.spec),
+                heldout,
+            ));
         }
+        let told = crate::video_queries::summary_relevant(&twin);
+        let summary_heldout = video_mentions_heldout(None, &twin, &told);
         samples.push((
             crate::Task::VideoSummary,
             "Summarise what happens in the video.".to_string(),
             crate::GroundTruth::Summaries {
                 references: crate::video_queries::summaries(&twin),
-                ids: Some(crate::video_queries::summary_relevant(&twin)),
+                ids: Some(told),
             },
             2,
             "Summary".to_string(),
+            summary_heldout,
         ));
-        for (k, (task, text, truth, level, spec)) in samples.into_iter().enumerate() {
+        for (k, (task, text, truth, level, spec, heldout)) in samples.into_iter().enumerate() {
+            let split = if heldout { "heldout" } else { split };
             let mut meta = BTreeMap::new();
             meta.insert("spec".into(), spec);
             meta.insert("seed".into(), s.to_string());

@@ -147,3 +147,50 @@ fn video_queries_pass_the_checker() {
         "{tasks:?}"
     );
 }
+
+#[test]
+fn video_queries_about_heldout_pairs_go_to_heldout() {
+    let dir = std::env::temp_dir().join(format!("dtr1-suite-video-{}", std::process::id()));
+    let counts = suite::generate(&dir, 1, 30, 11, 1, &SceneConfig::default(), &mut |_| {}).unwrap();
+    let heldout = dataset::read_split(&dir, "heldout").unwrap_or_default();
+    assert!(
+        heldout.iter().any(|s| s.task.is_video()),
+        "30 clips hold a red cube or a blue sphere somewhere: {counts:?}"
+    );
+    let names: Vec<String> = suite::HELDOUT_PAIRS
+        .iter()
+        .map(|(c, s)| format!("the {c} {s}"))
+        .collect();
+    for split in ["train", "val", "test"] {
+        for s in dataset::read_split(&dir, split).unwrap_or_default() {
+            if !s.task.is_video() {
+                continue;
+            }
+            let twin: dtr1_twin::VideoTwin =
+                serde_json::from_slice(&std::fs::read(s.twin.as_ref().unwrap()).unwrap()).unwrap();
+            let pair_of = |id: &u32| {
+                let t = twin.track(*id).unwrap();
+                suite::HELDOUT_PAIRS.iter().any(|(c, sh)| {
+                    t.attributes.color.as_deref() == Some(*c)
+                        && t.attributes.shape.as_deref() == Some(*sh)
+                })
+            };
+            // Not named by the query, not a target, not told of by a summary.
+            let q = s.query.to_lowercase();
+            assert!(!names.iter().any(|n| q.contains(n)), "{split}: {}", s.query);
+            match &s.truth {
+                GroundTruth::VideoMasks { ids: Some(ids), .. } => {
+                    assert!(!ids.iter().any(pair_of), "{split}: {}", s.id)
+                }
+                GroundTruth::Summaries { references, .. } => {
+                    for r in references {
+                        let r = r.to_lowercase();
+                        assert!(!names.iter().any(|n| r.contains(n)), "{split}: {r}");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
