@@ -173,6 +173,9 @@ pub struct GrpoSection {
     pub logprob_chunk: usize,
     /// Write a checkpoint every this many steps (0: only at the end).
     pub checkpoint_every: usize,
+    /// Also write one when this many minutes have passed since the last (0: off), so a run
+    /// longer than a session always has a recent checkpoint to continue from.
+    pub checkpoint_minutes: f64,
     /// Master seed: data order, rollouts and LoRA initialisation all derive from it.
     pub seed: u64,
 }
@@ -200,6 +203,7 @@ impl Default for GrpoSection {
             grad_accum_steps: 1,
             logprob_chunk: 16,
             checkpoint_every: 10,
+            checkpoint_minutes: 20.0,
             seed: 0,
         }
     }
@@ -217,6 +221,8 @@ pub struct SftSection {
     pub max_tokens: usize,
     /// Checkpoint every this many updates (0: only at the end).
     pub checkpoint_every: usize,
+    /// Also checkpoint when this many minutes have passed since the last (0: off).
+    pub checkpoint_minutes: f64,
     /// Seed of the data order and LoRA initialisation.
     pub seed: u64,
 }
@@ -228,6 +234,7 @@ impl Default for SftSection {
             batch_size: 4,
             max_tokens: 1024,
             checkpoint_every: 50,
+            checkpoint_minutes: 20.0,
             seed: 0,
         }
     }
@@ -344,6 +351,16 @@ impl TrainConfig {
                 "grpo.grad_accum_steps = {} with grpo.mu = {}: inner epochs need an update per batch; use one or the other",
                 g.grad_accum_steps, g.mu
             ));
+        }
+        for (key, m) in [
+            ("grpo.checkpoint_minutes", g.checkpoint_minutes),
+            ("sft.checkpoint_minutes", self.sft.checkpoint_minutes),
+        ] {
+            if !(m.is_finite() && (0.0..=10_080.0).contains(&m)) {
+                return bad(format!(
+                    "{key} = {m} must be within 0 (off) and 10080 (a week)"
+                ));
+            }
         }
         if g.logprob_chunk == 0 {
             return bad("grpo.logprob_chunk must be ≥ 1".into());

@@ -136,6 +136,7 @@ pub fn train_sft(
     let bar = Progress::new("SFT", total, state.step, progress, Duration::from_secs(60));
     let mut out = Vec::new();
     let mut acc = GradAccumulator::new(vars.len());
+    let mut last_checkpoint = Instant::now();
     for (epoch, idx) in plan.iter().skip(state.step) {
         let t0 = Instant::now();
         let batch: Vec<(Vec<u32>, Vec<u32>)> = idx
@@ -183,8 +184,14 @@ pub fn train_sft(
         bar.set_message(format!("loss {lv:.4} lr {lr:.2e} {:.0} tok/s", m.tok_s));
         bar.inc(1);
         out.push(m);
-        if (s.checkpoint_every > 0 && state.step % s.checkpoint_every == 0) || state.step == total {
+        let timed = s.checkpoint_minutes > 0.0
+            && last_checkpoint.elapsed().as_secs_f64() >= s.checkpoint_minutes * 60.0;
+        if (s.checkpoint_every > 0 && state.step % s.checkpoint_every == 0)
+            || timed
+            || state.step == total
+        {
             checkpoint::save(run_dir, model, &lora, &opt, &state)?;
+            last_checkpoint = Instant::now();
         }
     }
     bar.finish_and_clear();

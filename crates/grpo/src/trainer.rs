@@ -210,12 +210,14 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
     }
 
     /// Run until `grpo.steps` (or `stop_after` more steps, for tests that simulate a kill),
-    /// checkpointing every `checkpoint_every` steps and at the end.
+    /// checkpointing every `checkpoint_every` steps, after `checkpoint_minutes` without one,
+    /// and at the end.
     pub fn run(&mut self, stop_after: Option<usize>, progress: bool) -> Result<Vec<StepMetrics>> {
         let total = self.cfg.grpo.steps;
         let bar = Progress::new("GRPO", total, self.state.step, progress, Duration::ZERO);
         let mut out = Vec::new();
         let mut done = 0;
+        let mut last_checkpoint = Instant::now();
         while self.state.step < total && stop_after.map_or(true, |n| done < n) {
             let m = self.train_step()?;
             bar.set_message(format!(
@@ -227,11 +229,17 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             out.push(m);
             done += 1;
             let every = self.cfg.grpo.checkpoint_every;
+            let minutes = self.cfg.grpo.checkpoint_minutes;
+            let timed = minutes > 0.0 && last_checkpoint.elapsed().as_secs_f64() >= minutes * 60.0;
+            // Only between optimiser updates: accumulated gradients are not checkpointed.
             let at_boundary = self.state.step % self.cfg.grpo.grad_accum_steps == 0;
             if at_boundary
-                && ((every > 0 && self.state.step % every == 0) || self.state.step == total)
+                && ((every > 0 && self.state.step % every == 0)
+                    || timed
+                    || self.state.step == total)
             {
                 self.checkpoint()?;
+                last_checkpoint = Instant::now();
             }
         }
         bar.finish_and_clear();

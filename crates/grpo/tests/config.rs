@@ -53,3 +53,26 @@ fn refills_need_a_filter_and_a_bound() {
     );
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[test]
+fn checkpoint_minutes_must_be_a_sane_interval() {
+    for (text, key) in [
+        (
+            "[grpo]\ncheckpoint_minutes = -1.0\n",
+            "grpo.checkpoint_minutes",
+        ),
+        (
+            "[sft]\ncheckpoint_minutes = 1e9\n",
+            "sft.checkpoint_minutes",
+        ),
+        (
+            "[sft]\ncheckpoint_minutes = nan\n",
+            "sft.checkpoint_minutes",
+        ),
+    ] {
+        let msg = TrainConfig::from_toml(text).unwrap_err().to_string();
+        assert!(msg.contains(key), "{text:?}: {msg}");
+    }
+    let cfg = TrainConfig::from_toml("[grpo]\ncheckpoint_minutes = 0.0\n").unwrap();
+    assert_eq!(cfg.grpo.checkpoint_minutes, 0.0);
+}

@@ -364,3 +364,48 @@ fn group_filters_drop_and_refill_groups() {
         assert!(!untouched(&a), "{filter:?}: kept groups did not train");
     }
 }
+
+/// With no step interval, the time interval alone checkpoints a run: a run killed after two
+/// steps can be continued from step 2.
+#[test]
+fn a_time_interval_checkpoints_without_a_step_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = vqa_samples(dir.path());
+    let tok = tokenizer(&samples);
+    let env = TwinBenchEnv::new(
+        samples,
+        &tok,
+        RolloutMode::AnswerOnly,
+        dtr1_prompt::PromptVersion::LATEST,
+        RewardConfig::default(),
+    )
+    .unwrap();
+    let mut cfg = config(6, 0);
+    // Every step is "later than" a nanosecond-scale interval.
+    cfg.grpo.checkpoint_minutes = 1e-9;
+    let run = dir.path().join("run");
+    let mut t = GrpoTrainer::new(
+        tiny(tok.vocab_size()),
+        &tok,
+        &env,
+        cfg.clone(),
+        &run,
+        None,
+        false,
+    )
+    .unwrap();
+    t.run(Some(2), false).unwrap();
+    drop(t);
+    let latest = std::fs::read_to_string(run.join("latest")).unwrap();
+    assert_eq!(latest.trim(), "ckpt-000002");
+    let t = GrpoTrainer::new(tiny(tok.vocab_size()), &tok, &env, cfg, &run, None, true).unwrap();
+    assert_eq!(t.step(), 2);
+    // Off (0) with no step interval: only the end of a run checkpoints.
+    let mut off = config(6, 0);
+    off.grpo.checkpoint_minutes = 0.0;
+    let quiet = dir.path().join("quiet");
+    let mut t =
+        GrpoTrainer::new(tiny(tok.vocab_size()), &tok, &env, off, &quiet, None, false).unwrap();
+    t.run(Some(2), false).unwrap();
+    assert!(!quiet.join("latest").exists());
+}
