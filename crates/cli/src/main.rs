@@ -4,6 +4,7 @@ mod ask_cmd;
 mod bench;
 mod data_cmd;
 mod eval_cmd;
+mod passk_cmd;
 mod perceive_cmd;
 mod perceive_video;
 mod policy_bench;
@@ -114,6 +115,8 @@ enum Command {
     Data(data_cmd::DataCommand),
     /// Evaluate a completion producer on the six benchmarks of a split (metrics with 95% CIs).
     Eval(eval_cmd::EvalArgs),
+    /// pass@1 and pass@k of the local policy on a fixed set of prompts per benchmark.
+    Passk(passk_cmd::PassArgs),
     /// Compare two evaluations of the same split: B − A per benchmark with a paired 95% CI.
     Compare(eval_cmd::CompareArgs),
     /// Print one sample's prompt and the solver's reasoning trace.
@@ -228,6 +231,7 @@ fn run() -> Result<()> {
         Command::ServeBench(args) => serve_cmd::bench(&args),
         Command::Data(cmd) => data_cmd::run(&cmd),
         Command::Eval(args) => eval_cmd::eval(&args),
+        Command::Passk(args) => passk_cmd::run(&args),
         Command::Compare(args) => eval_cmd::compare(&args),
         Command::Sft(args) => train_cmd::sft(&args),
         Command::Train(args) => train_cmd::train(&args),

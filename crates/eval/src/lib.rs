@@ -22,6 +22,7 @@
 //! samples, with a paired bootstrap interval.
 
 pub mod compare;
+pub mod passk;
 mod report;
 mod score;
 

@@ -269,3 +269,39 @@ fn a_missing_split_is_a_clear_error() {
         .to_string();
     assert!(e.contains("no split \"nope\""), "{e}");
 }
+
+#[test]
+fn pass_at_k_counts_prompts_solved_by_any_rollout() {
+    let dir = suite_dir();
+    let samples = prepare(dir.path(), "train", PromptVersion::LATEST).unwrap();
+    let samples = &samples[..24];
+    // One solver trace among seven empty answers: every prompt is solved at k = 8, one
+    // rollout in eight at k = 1; no solver trace at all solves nothing.
+    let rollouts: Vec<Vec<String>> = samples
+        .iter()
+        .map(|p| {
+            let good = dtr1_prompt::solver::solve(p.version, &p.sample, &p.twin)
+                .unwrap()
+                .completion();
+            let mut v = vec!["<twin></twin>\n<think></think>\n<answer></answer>".to_string(); 7];
+            v.insert(3, good);
+            v
+        })
+        .collect();
+    let cfg = dtr1_reward::RewardConfig::default();
+    let rows = dtr1_eval::passk::evaluate(samples, &rollouts, 8, &cfg).unwrap();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!((r.n, r.k), (8, 8));
+        assert!((r.pass_at_k - 1.0).abs() < 1e-12, "{r:?}");
+        assert!((r.pass_at_1 - 0.125).abs() < 1e-12, "{r:?}");
+    }
+    assert_eq!(rows.iter().map(|r| r.prompts).sum::<usize>(), 24);
+    let none: Vec<Vec<String>> = rollouts.iter().map(|v| v[..3].to_vec()).collect();
+    let rows = dtr1_eval::passk::evaluate(samples, &none, 3, &cfg).unwrap();
+    assert!(rows.iter().all(|r| r.pass_at_k == 0.0));
+    // Too few rollouts for k is an error naming the sample.
+    let e = dtr1_eval::passk::evaluate(samples, &none, 8, &cfg).unwrap_err();
+    assert!(e.contains(&samples[0].sample.id), "{e}");
+    assert!(dtr1_eval::passk::to_markdown(&rows).contains("| pass@3 |"));
+}
