@@ -140,7 +140,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
     ) -> Result<Self> {
         cfg.validate()?;
         if env.is_empty() {
-            return Err(GrpoError::Environment("no training prompts".into()));
+            return Err(GrpoError::NoPrompts);
         }
         std::fs::create_dir_all(run_dir).map_err(|e| GrpoError::io(run_dir, e))?;
         let config_toml = toml::to_string(&cfg).map_err(|e| GrpoError::Config(e.to_string()))?;
@@ -384,10 +384,10 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         for gen in gens {
             let s = self.env.score(idx, &gen.text)?;
             if !s.total.is_finite() {
-                return Err(GrpoError::Environment(format!(
-                    "reward of prompt {idx} is {}",
-                    s.total
-                )));
+                return Err(GrpoError::NonFiniteReward {
+                    index: idx,
+                    reward: s.total,
+                });
             }
             let t = m.tasks.entry(item.task.clone()).or_default();
             t.n += 1;
@@ -573,11 +573,11 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         let idx = data_index(g.seed, self.env.len(), self.state.data_cursor + k);
         let item = self.env.item(idx)?;
         if item.prompt.len() > g.max_prompt_tokens {
-            return Err(GrpoError::Environment(format!(
-                "prompt {idx} has {} tokens, more than grpo.max_prompt_tokens = {}",
-                item.prompt.len(),
-                g.max_prompt_tokens
-            )));
+            return Err(GrpoError::PromptTooLong {
+                index: idx,
+                tokens: item.prompt.len(),
+                max: g.max_prompt_tokens,
+            });
         }
         let params = SamplingParams {
             max_new_tokens: g.max_completion_tokens,
