@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Version of the `--json` output (docs/ask.schema.json); bumped when a field changes.
-pub const OUTPUT_VERSION: u32 = 1;
+pub const OUTPUT_VERSION: u32 = 2;
 
 /// Longest query accepted, in characters: longer text is not a query but a pasted document,
 /// and would crowd the twin out of the small model's context.

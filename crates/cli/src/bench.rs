@@ -128,6 +128,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     pb.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
     );
+    let (data, reference) = inputs(args, &pb)?;
+    let (dts, gts) = data.masks.split_at(64);
+    let mut rows = Vec::new();
+    bench_rle(r, &pb, &data, reference.as_ref(), &mut rows);
+    bench_text_metrics(r, &pb, &data, reference.as_ref(), &mut rows);
+    bench_mask_metrics(r, &pb, dts, gts, &mut rows);
+    bench_twin(r, &pb, &mut rows);
+    bench_reward(r, &pb, &mut rows);
+    bench_twin_builder(r, &pb, &mut rows);
+    bench_pixels_backend(r, &pb, &mut rows);
+    pb.finish_and_clear();
+    print_table(rows);
+    Ok(())
+}
+
+/// The inputs, and the reference timings unless `--no-reference`: the reference script
+/// writes the inputs it timed, so both sides measure the same data.
+fn inputs(args: &BenchArgs, pb: &ProgressBar) -> Result<(RefData, Option<RefTimes>)> {
     pb.set_message("reference implementations");
     let (data, reference) = if args.no_reference {
         (local_inputs(), None)
@@ -147,9 +165,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if data.masks.len() < 128 || data.pairs.is_empty() {
         bail!("benchmark inputs need 128 masks and some sentence pairs");
     }
-    let (dts, gts) = data.masks.split_at(64);
-    let mut rows = Vec::new();
+    Ok((data, reference))
+}
 
+/// RLE IoU, encode and decode.
+fn bench_rle(
+    r: usize,
+    pb: &ProgressBar,
+    data: &RefData,
+    reference: Option<&RefTimes>,
+    rows: &mut Vec<Row>,
+) {
+    let (dts, gts) = data.masks.split_at(64);
     pb.set_message("RLE IoU");
     let t = best(r, || {
         dtr1_rle::iou_matrix(dts, &gts[..64], &[]).expect("same sizes")
@@ -158,9 +185,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         what: "RLE IoU, 64×64 matrix of 640×480 masks",
         unit: "pairs/s",
         ours: 4096.0 / t,
-        reference: reference
-            .as_ref()
-            .map(|x| ("pycocotools `mask.iou`", x.iou_pairs_per_s)),
+        reference: reference.map(|x| ("pycocotools `mask.iou`", x.iou_pairs_per_s)),
     });
     pb.inc(1);
 
@@ -181,9 +206,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         what: "RLE encode, 640×480 column-major masks",
         unit: "masks/s",
         ours: dense.len() as f64 / t,
-        reference: reference
-            .as_ref()
-            .map(|x| ("pycocotools `mask.encode`", x.encode_masks_per_s)),
+        reference: reference.map(|x| ("pycocotools `mask.encode`", x.encode_masks_per_s)),
     });
     pb.inc(1);
 
@@ -207,7 +230,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reference: None,
     });
     pb.inc(1);
+}
 
+/// Caption metrics on the sentence pairs: ROUGE-L, BLEU, CIDEr-D.
+fn bench_text_metrics(
+    r: usize,
+    pb: &ProgressBar,
+    data: &RefData,
+    reference: Option<&RefTimes>,
+    rows: &mut Vec<Row>,
+) {
     pb.set_message("ROUGE-L");
     let t = best(r.min(3), || {
         data.pairs
@@ -219,9 +251,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         what: "ROUGE-L F1 (no stemming), sentence pairs",
         unit: "pairs/s",
         ours: data.pairs.len() as f64 / t,
-        reference: reference
-            .as_ref()
-            .map(|x| ("rouge-score", x.rouge_l_pairs_per_s)),
+        reference: reference.map(|x| ("rouge-score", x.rouge_l_pairs_per_s)),
     });
     pb.inc(1);
 
@@ -251,7 +281,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reference: None,
     });
     pb.inc(1);
+}
 
+/// Segmentation metrics on mask pairs: gIoU/cIoU counts and J&F.
+fn bench_mask_metrics(r: usize, pb: &ProgressBar, dts: &[Rle], gts: &[Rle], rows: &mut Vec<Row>) {
     pb.set_message("gIoU counts");
     let t = best(r, || {
         dts.iter()
@@ -282,7 +315,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reference: None,
     });
     pb.inc(1);
+}
 
+/// The twin's compact form (write, parse) and strict validation.
+fn bench_twin(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
     pb.set_message("twin");
     let twin = Twin::Image(example::synthetic(20, 1));
     let text = compact::to_compact(&twin);
@@ -320,7 +356,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reference: None,
     });
     pb.inc(1);
+}
 
+/// The reward of one segmentation rollout.
+fn bench_reward(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
     pb.set_message("reward");
     let scene = example::synthetic(15, 3);
     let target = &scene.objects[4];
@@ -356,7 +395,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reference: None,
     });
     pb.inc(1);
+}
 
+/// The twin builder from given detections and depth.
+fn bench_twin_builder(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
     pb.set_message("twin builder");
     let cfg_scene = dtr1_data::scene::SceneConfig {
         min_objects: 15,
@@ -400,7 +442,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reference: None,
     });
     pb.inc(1);
+}
 
+/// The pixels perception backend, image to validated twin.
+fn bench_pixels_backend(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
     pb.set_message("pixels backend");
     // The cost target: a 640×480 image with 15 objects, segmented from its pixels
     // and built into a validated twin, on one core (the backend is single-threaded).
@@ -430,8 +475,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         reference: None,
     });
     pb.inc(1);
-    pb.finish_and_clear();
+}
 
+/// Prints the rows as a Markdown table.
+fn print_table(rows: Vec<Row>) {
     println!("| operation | unit | dt-r1 | reference | reference value | dt-r1 / reference |");
     println!("|---|---|---:|---|---:|---:|");
     for row in rows {
@@ -448,5 +495,4 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             None => println!("| {} | {} | {:.0} | | | |", row.what, row.unit, row.ours),
         }
     }
-    Ok(())
 }

@@ -65,18 +65,18 @@ pub struct Difference {
 
 /// Reads a `samples.jsonl` written by `dtr1 eval --out`.
 pub fn read_samples(path: &Path) -> Result<Vec<SampleScore>, EvalError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| EvalError::Config(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::ReadSamples {
+        path: path.to_path_buf(),
+        source,
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                EvalError::Config(format!(
-                    "{} line {}: not a sample score of `dtr1 eval`: {e}",
-                    path.display(),
-                    i + 1
-                ))
+            serde_json::from_str(l).map_err(|source| EvalError::SampleLine {
+                path: path.to_path_buf(),
+                line: i + 1,
+                source,
             })
         })
         .collect()
@@ -95,16 +95,16 @@ pub fn compare(
     seed: u64,
 ) -> Result<Vec<Difference>, EvalError> {
     if resamples == 0 {
-        return Err(EvalError::Config("resamples must be at least 1".into()));
+        return Err(EvalError::NoResamples);
     }
     let index = |run: &[SampleScore], name: &str| -> Result<BTreeMap<String, usize>, EvalError> {
         let mut m = BTreeMap::new();
         for (i, s) in run.iter().enumerate() {
             if m.insert(s.id.clone(), i).is_some() {
-                return Err(EvalError::Config(format!(
-                    "run {name} scores sample {} twice",
-                    s.id
-                )));
+                return Err(EvalError::DuplicateSample {
+                    run: name.to_string(),
+                    sample: s.id.clone(),
+                });
             }
         }
         Ok(m)
@@ -115,19 +115,17 @@ pub fn compare(
         if let Some(&j) = ib.get(id) {
             let (sa, sb) = (&a[i], &b[j]);
             if sa.task != sb.task {
-                return Err(EvalError::Config(format!(
-                    "sample {id} is {} in run A and {} in run B: the runs are not on the same dataset",
-                    sa.task.name(),
-                    sb.task.name()
-                )));
+                return Err(EvalError::TaskMismatch {
+                    sample: id.clone(),
+                    a: sa.task,
+                    b: sb.task,
+                });
             }
             pairs.entry(sa.task).or_default().push((sa, sb));
         }
     }
     if pairs.is_empty() {
-        return Err(EvalError::Config(
-            "the two runs share no sample id: compare evaluations of the same split".into(),
-        ));
+        return Err(EvalError::NoSharedSamples);
     }
     let mut out = Vec::new();
     for task in Task::ALL {

@@ -75,9 +75,79 @@ pub enum EvalError {
         /// The split.
         split: String,
     },
-    /// Bad settings.
+    /// Bad settings given by the caller (the library's own checks have typed variants).
     #[error("{0}")]
     Config(String),
+    /// A batch size of 0.
+    #[error("batch size must be at least 1")]
+    ZeroBatchSize,
+    /// A bootstrap with no resample.
+    #[error("at least one bootstrap resample is needed")]
+    NoResamples,
+    /// A video sample whose twin has no frames.
+    #[error("sample {sample}: the video twin has no frames")]
+    NoFrames {
+        /// Sample id.
+        sample: String,
+    },
+    /// A sample's ground truth cannot be scored for its task with its twin.
+    #[error(
+        "sample {sample}: ground truth of type {truth} does not fit task {} with this twin",
+        task.name()
+    )]
+    TruthMismatch {
+        /// Sample id.
+        sample: String,
+        /// The ground truth's type name.
+        truth: &'static str,
+        /// The sample's task.
+        task: dtr1_data::Task,
+    },
+    /// A `samples.jsonl` could not be read.
+    #[error("{}: {source}", path.display())]
+    ReadSamples {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of a `samples.jsonl` is not a sample score.
+    #[error("{} line {line}: not a sample score of `dtr1 eval`: {source}", path.display())]
+    SampleLine {
+        /// The file.
+        path: PathBuf,
+        /// Line number (1-based).
+        line: usize,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// One run scores a sample twice.
+    #[error("run {run} scores sample {sample} twice")]
+    DuplicateSample {
+        /// The run (`A` or `B`).
+        run: String,
+        /// Sample id.
+        sample: String,
+    },
+    /// A sample id has different tasks in the two runs.
+    #[error(
+        "sample {sample} is {} in run A and {} in run B: the runs are not on the same dataset",
+        a.name(),
+        b.name()
+    )]
+    TaskMismatch {
+        /// Sample id.
+        sample: String,
+        /// Its task in run A.
+        a: dtr1_data::Task,
+        /// Its task in run B.
+        b: dtr1_data::Task,
+    },
+    /// The two runs have no sample in common.
+    #[error("the two runs share no sample id: compare evaluations of the same split")]
+    NoSharedSamples,
     /// A metric could not be computed (inconsistent sizes in the data).
     #[error("sample {sample}: {source}")]
     Metric {
@@ -225,7 +295,7 @@ pub fn run(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report, EvalError> {
     if cfg.batch_size == 0 {
-        return Err(EvalError::Config("batch size must be at least 1".into()));
+        return Err(EvalError::ZeroBatchSize);
     }
     let mut completions = Vec::with_capacity(samples.len());
     for batch in samples.chunks(cfg.batch_size) {
@@ -259,9 +329,7 @@ pub fn evaluate(
         });
     }
     if cfg.resamples == 0 {
-        return Err(EvalError::Config(
-            "at least one bootstrap resample is needed".into(),
-        ));
+        return Err(EvalError::NoResamples);
     }
     let version = samples.first().map_or(PromptVersion::LATEST, |s| s.version);
     if let Some(s) = samples.iter().find(|s| s.version != version) {

@@ -187,10 +187,9 @@ fn values(
         (GroundTruth::VideoMasks { masks, .. }, Twin::Video(v)) => {
             let ids = cited(&answer, &p.twin);
             if v.frames == 0 {
-                return Err(EvalError::Config(format!(
-                    "sample {}: the video twin has no frames",
-                    p.sample.id
-                )));
+                return Err(EvalError::NoFrames {
+                    sample: p.sample.id.clone(),
+                });
             }
             let empty = Rle::empty(v.height, v.width);
             let mut frames = Vec::with_capacity(v.frames as usize);
@@ -232,12 +231,11 @@ fn values(
             }
         }
         _ => {
-            return Err(EvalError::Config(format!(
-                "sample {}: ground truth of type {} does not fit task {} with this twin",
-                p.sample.id,
-                p.sample.truth.type_name(),
-                p.sample.task.name()
-            )))
+            return Err(EvalError::TruthMismatch {
+                sample: p.sample.id.clone(),
+                truth: p.sample.truth.type_name(),
+                task: p.sample.task,
+            })
         }
     })
 }

@@ -24,9 +24,67 @@ pub enum GrpoError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The environment (prompts, reward) failed.
+    /// A split of the training data could not be read.
+    #[error("environment: {}: {source}", dir.display())]
+    Data {
+        /// Dataset directory.
+        dir: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: dtr1_data::DataError,
+    },
+    /// A sample's input twin could not be loaded.
     #[error("environment: {0}")]
-    Environment(String),
+    InputTwin(#[source] dtr1_prompt::PromptError),
+    /// The environment has no prompts to train on.
+    #[error("environment: no training prompts")]
+    NoPrompts,
+    /// A split has no sample of the requested tasks.
+    #[error("environment: {}: split `{split}` has no samples of the requested tasks", dir.display())]
+    NoSamples {
+        /// Dataset directory.
+        dir: PathBuf,
+        /// The split.
+        split: String,
+    },
+    /// An environment was asked for an item it does not have.
+    #[error("environment: item {index} of {len} {action}")]
+    NoItem {
+        /// The index asked for.
+        index: usize,
+        /// Items the environment has.
+        len: usize,
+        /// What was asked: `requested` or `scored`.
+        action: &'static str,
+    },
+    /// A prompt is longer than training allows.
+    #[error(
+        "environment: prompt {index} has {tokens} tokens, more than grpo.max_prompt_tokens = {max}"
+    )]
+    PromptTooLong {
+        /// Data index of the prompt.
+        index: usize,
+        /// Its length in tokens.
+        tokens: usize,
+        /// `grpo.max_prompt_tokens`.
+        max: usize,
+    },
+    /// The environment scored a completion with a non-finite reward.
+    #[error("environment: reward of prompt {index} is {reward}")]
+    NonFiniteReward {
+        /// Data index of the prompt.
+        index: usize,
+        /// The reward.
+        reward: f64,
+    },
+    /// No SFT example fits the token budget.
+    #[error("environment: no SFT example fits sft.max_tokens = {max_tokens} ({given} given)")]
+    NoSftExample {
+        /// `sft.max_tokens`.
+        max_tokens: usize,
+        /// Examples given.
+        given: usize,
+    },
     /// The policy model failed.
     #[error(transparent)]
     Policy(#[from] dtr1_policy::PolicyError),

@@ -84,11 +84,10 @@ pub fn train_sft(
         .filter(|e| e.prompt.len() + e.completion.len() <= s.max_tokens)
         .collect();
     if kept.is_empty() {
-        return Err(GrpoError::Environment(format!(
-            "no SFT example fits sft.max_tokens = {} ({} given)",
-            s.max_tokens,
-            examples.len()
-        )));
+        return Err(GrpoError::NoSftExample {
+            max_tokens: s.max_tokens,
+            given: examples.len(),
+        });
     }
     std::fs::create_dir_all(run_dir).map_err(|e| GrpoError::io(run_dir, e))?;
     let config_toml = toml::to_string(cfg).map_err(|e| GrpoError::Config(e.to_string()))?;

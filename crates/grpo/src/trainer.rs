@@ -140,7 +140,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
     ) -> Result<Self> {
         cfg.validate()?;
         if env.is_empty() {
-            return Err(GrpoError::Environment("no training prompts".into()));
+            return Err(GrpoError::NoPrompts);
         }
         std::fs::create_dir_all(run_dir).map_err(|e| GrpoError::io(run_dir, e))?;
         let config_toml = toml::to_string(&cfg).map_err(|e| GrpoError::Config(e.to_string()))?;
@@ -302,19 +302,26 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         (g.steps * g.mu).div_ceil(g.grad_accum_steps)
     }
 
-    /// One GRPO step.
+    /// One GRPO step: rollouts and rewards, then the policy update(s).
     pub fn train_step(&mut self) -> Result<StepMetrics> {
-        let g = self.cfg.grpo.clone();
         let step = self.state.step;
         let mut m = StepMetrics {
             step,
             ..Default::default()
         };
+        let drawn = self.rollout_groups(step, &mut m)?;
+        self.update(step, &drawn, &mut m)?;
+        self.state.step += 1;
+        self.state.data_cursor += drawn.drawn;
+        Ok(m)
+    }
 
-        // Rollouts and rewards, a group at a time (one shared prefill per group). With a group
-        // filter, dropped groups are replaced by further prompts of the data stream, at most
-        // `max_refill_groups` extra a step (DAPO's dynamic sampling). Every drawn group counts
-        // in the step's reward and accuracy; only the kept ones enter the update.
+    /// Rollouts and rewards, a group at a time (one shared prefill per group). With a group
+    /// filter, dropped groups are replaced by further prompts of the data stream, at most
+    /// `max_refill_groups` extra a step (DAPO's dynamic sampling). Every drawn group counts
+    /// in the step's reward and accuracy; only the kept ones enter the update.
+    fn rollout_groups(&self, step: usize, m: &mut StepMetrics) -> Result<DrawnGroups> {
+        let g = &self.cfg.grpo;
         let mut groups = Vec::with_capacity(g.prompts_per_step);
         let mut advs = Vec::with_capacity(g.prompts_per_step);
         let mut all: Vec<Score> = Vec::new();
@@ -335,24 +342,7 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             m.t_rollout += t0.elapsed().as_secs_f64();
 
             let t1 = Instant::now();
-            let mut rewards = Vec::with_capacity(gens.len());
-            let mut accuracies = Vec::with_capacity(gens.len());
-            for gen in &gens {
-                let s = self.env.score(idx, &gen.text)?;
-                if !s.total.is_finite() {
-                    return Err(GrpoError::Environment(format!(
-                        "reward of prompt {idx} is {}",
-                        s.total
-                    )));
-                }
-                let t = m.tasks.entry(item.task.clone()).or_default();
-                t.n += 1;
-                t.reward += s.total;
-                t.accuracy += s.accuracy;
-                rewards.push(s.total);
-                accuracies.push(s.accuracy);
-                all.push(s);
-            }
+            let (rewards, accuracies) = self.score_group(idx, &item, &gens, m, &mut all)?;
             let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
             std_sum += (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
                 / rewards.len() as f64)
@@ -379,8 +369,51 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             t.reward /= t.n.max(1) as f64;
             t.accuracy /= t.n.max(1) as f64;
         }
+        Ok(DrawnGroups {
+            groups,
+            advs,
+            drawn,
+        })
+    }
 
-        // Policy update(s).
+    /// Scores one group's completions: returns their rewards and accuracies, adds them to
+    /// the step's per-task sums in `m`, and appends every score to `all`. A non-finite reward
+    /// is an environment error, not something to train on.
+    fn score_group(
+        &self,
+        idx: usize,
+        item: &EnvItem,
+        gens: &[Generation],
+        m: &mut StepMetrics,
+        all: &mut Vec<Score>,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let mut rewards = Vec::with_capacity(gens.len());
+        let mut accuracies = Vec::with_capacity(gens.len());
+        for gen in gens {
+            let s = self.env.score(idx, &gen.text)?;
+            if !s.total.is_finite() {
+                return Err(GrpoError::NonFiniteReward {
+                    index: idx,
+                    reward: s.total,
+                });
+            }
+            let t = m.tasks.entry(item.task.clone()).or_default();
+            t.n += 1;
+            t.reward += s.total;
+            t.accuracy += s.accuracy;
+            rewards.push(s.total);
+            accuracies.push(s.accuracy);
+            all.push(s);
+        }
+        Ok((rewards, accuracies))
+    }
+
+    /// The policy update(s) of a step: `mu` inner epochs over the kept groups, each group's
+    /// loss backpropagated on its own, with an optimiser step per epoch (or per
+    /// `grad_accum_steps` steps when `mu == 1`).
+    fn update(&mut self, step: usize, drawn: &DrawnGroups, m: &mut StepMetrics) -> Result<()> {
+        let g = self.cfg.grpo.clone();
+        let DrawnGroups { groups, advs, .. } = drawn;
         let t2 = Instant::now();
         let step_tokens: usize = groups
             .iter()
@@ -393,114 +426,151 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
             .map(|(_, _, gs)| gs.iter().map(|x| x.tokens.clone()).collect())
             .collect();
         let needed = |a: &Vec<f64>| g.beta > 0.0 || a.iter().any(|&x| x != 0.0);
-        let old: Option<Vec<Vec<Tensor>>> = if g.mu > 1 {
-            let mut v = Vec::new();
-            for ((_, item, _), c) in groups.iter().zip(&comps) {
-                let lp = group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk)?;
-                v.push(lp.into_iter().map(|t| t.detach()).collect());
-            }
-            Some(v)
+        let old = if g.mu > 1 {
+            Some(self.fixed_logprobs(groups, &comps, true)?)
         } else {
             None
         };
         // With one inner epoch the reference log-probs come out of the policy's own pass,
         // sharing the blocks below the adapters; with several they are computed once here.
         let ref_in_pass = g.beta > 0.0 && g.mu == 1;
-        let refs: Option<Vec<Vec<Tensor>>> = if g.beta > 0.0 && !ref_in_pass {
-            let mut v = Vec::new();
-            for ((_, item, _), c) in groups.iter().zip(&comps) {
-                v.push(group_logprobs(
-                    &self.model,
-                    &item.prompt,
-                    c,
-                    false,
-                    g.logprob_chunk,
-                )?);
-            }
-            Some(v)
+        let refs = if g.beta > 0.0 && !ref_in_pass {
+            Some(self.fixed_logprobs(groups, &comps, false)?)
         } else {
             None
         };
-        let mut stats = LossStats::default();
-        let mut kl_tokens = 0usize;
-        let mut trained_tokens = 0usize;
+        let plan = UpdatePlan {
+            step,
+            step_tokens,
+            step_seqs,
+            ref_in_pass,
+            old,
+            refs,
+        };
+        let mut totals = UpdateTotals::default();
         self.last_groups.clear();
         for epoch in 0..g.mu {
             for (gi, ((_, item, _), c)) in groups.iter().zip(&comps).enumerate() {
                 if !needed(&advs[gi]) {
                     continue;
                 }
-                // LoRA dropout masks per (step, epoch, group): a resumed run draws the same.
-                let p = self.cfg.lora.dropout;
-                self.model.lora_dropout = (p > 0.0).then(|| LoraDropout {
-                    p: p as f32,
-                    seed: mix(
-                        mix(mix(g.seed ^ 0xD50F, step as u64), epoch as u64),
-                        gi as u64,
-                    ),
-                });
-                let lp = if ref_in_pass {
-                    group_logprobs_pair(&self.model, &item.prompt, c, g.logprob_chunk)
-                        .map(|(on, off)| (on, Some(off)))
-                } else {
-                    group_logprobs(&self.model, &item.prompt, c, true, g.logprob_chunk)
-                        .map(|on| (on, None))
-                };
-                self.model.lora_dropout = None;
-                trained_tokens += item.prompt.len() + c.iter().map(Vec::len).sum::<usize>();
-                if epoch == 0 {
-                    self.last_groups
-                        .push((item.prompt.len(), c.iter().map(Vec::len).collect()));
-                }
-                let (lp, pass_ref) = lp?;
-                let group_ref = pass_ref.as_ref().or(refs.as_ref().map(|r| &r[gi]));
-                let olds: Vec<Tensor> = match &old {
-                    Some(o) => o[gi].clone(),
-                    None => lp.iter().map(|t| t.detach()).collect(),
-                };
-                let terms: Vec<CompletionTerms<'_>> = lp
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| CompletionTerms {
-                        logp: t,
-                        logp_old: &olds[i],
-                        logp_ref: group_ref.map(|r| &r[i]),
-                        advantage: advs[gi][i],
-                    })
-                    .collect();
-                let (loss, st) = grpo_loss(&terms, &g, step_tokens, step_seqs)?;
-                let lv = loss.to_scalar::<f32>()?;
-                if !lv.is_finite() {
-                    return Err(GrpoError::Diverged {
-                        step,
-                        what: format!("loss {lv}"),
-                    });
-                }
-                self.acc.add(&self.vars, &loss.backward()?)?;
-                stats.pg += st.pg;
-                stats.kl += st.kl * st.tokens as f64;
-                stats.clip_frac += st.clip_frac * st.tokens as f64;
-                kl_tokens += st.tokens;
+                self.train_group(&plan, epoch, gi, &item.prompt, c, &advs[gi], &mut totals)?;
             }
-            let boundary = (step + 1) % g.grad_accum_steps == 0;
-            if g.mu > 1 || boundary {
-                let lr = lr_at(&self.cfg.optim, self.state.updates, self.total_updates());
-                m.grad_norm = self.opt.step(&self.vars, &self.acc, lr)?;
-                m.lr = lr;
-                self.acc.clear();
-                self.state.updates += 1;
-            }
+            self.optimizer_step(step, m)?;
         }
-        if kl_tokens > 0 {
-            m.kl = stats.kl / kl_tokens as f64;
-            m.clip_frac = stats.clip_frac / kl_tokens as f64;
+        if totals.kl_tokens > 0 {
+            m.kl = totals.stats.kl / totals.kl_tokens as f64;
+            m.clip_frac = totals.stats.clip_frac / totals.kl_tokens as f64;
         }
-        m.loss = stats.pg / g.mu as f64;
+        m.loss = totals.stats.pg / g.mu as f64;
         m.t_update = t2.elapsed().as_secs_f64();
-        m.update_tok_s = trained_tokens as f64 / m.t_update.max(1e-9);
-        self.state.step += 1;
-        self.state.data_cursor += drawn;
-        Ok(m)
+        m.update_tok_s = totals.trained_tokens as f64 / m.t_update.max(1e-9);
+        Ok(())
+    }
+
+    /// Log-probabilities of every kept group, computed once before the inner epochs: under
+    /// the adapter as it is now (`adapter`; the "old" policy of the clipped ratio, detached)
+    /// or under the frozen base (the KL reference).
+    fn fixed_logprobs(
+        &self,
+        groups: &[(usize, EnvItem, Vec<Generation>)],
+        comps: &[Vec<Vec<u32>>],
+        adapter: bool,
+    ) -> Result<Vec<Vec<Tensor>>> {
+        let chunk = self.cfg.grpo.logprob_chunk;
+        let mut v = Vec::new();
+        for ((_, item, _), c) in groups.iter().zip(comps) {
+            let lp = group_logprobs(&self.model, &item.prompt, c, adapter, chunk)?;
+            v.push(if adapter {
+                lp.into_iter().map(|t| t.detach()).collect()
+            } else {
+                lp
+            });
+        }
+        Ok(v)
+    }
+
+    /// One group's training forward in inner epoch `epoch`: its loss, backpropagated into
+    /// the gradient accumulator, and its statistics added to `totals`.
+    #[allow(clippy::too_many_arguments)]
+    fn train_group(
+        &mut self,
+        plan: &UpdatePlan,
+        epoch: usize,
+        gi: usize,
+        prompt: &[u32],
+        c: &[Vec<u32>],
+        adv: &[f64],
+        totals: &mut UpdateTotals,
+    ) -> Result<()> {
+        let g = &self.cfg.grpo;
+        let step = plan.step;
+        // LoRA dropout masks per (step, epoch, group): a resumed run draws the same.
+        let p = self.cfg.lora.dropout;
+        self.model.lora_dropout = (p > 0.0).then(|| LoraDropout {
+            p: p as f32,
+            seed: mix(
+                mix(mix(g.seed ^ 0xD50F, step as u64), epoch as u64),
+                gi as u64,
+            ),
+        });
+        let lp = if plan.ref_in_pass {
+            group_logprobs_pair(&self.model, prompt, c, g.logprob_chunk)
+                .map(|(on, off)| (on, Some(off)))
+        } else {
+            group_logprobs(&self.model, prompt, c, true, g.logprob_chunk).map(|on| (on, None))
+        };
+        self.model.lora_dropout = None;
+        totals.trained_tokens += prompt.len() + c.iter().map(Vec::len).sum::<usize>();
+        if epoch == 0 {
+            self.last_groups
+                .push((prompt.len(), c.iter().map(Vec::len).collect()));
+        }
+        let (lp, pass_ref) = lp?;
+        let group_ref = pass_ref.as_ref().or(plan.refs.as_ref().map(|r| &r[gi]));
+        let olds: Vec<Tensor> = match &plan.old {
+            Some(o) => o[gi].clone(),
+            None => lp.iter().map(|t| t.detach()).collect(),
+        };
+        let terms: Vec<CompletionTerms<'_>> = lp
+            .iter()
+            .enumerate()
+            .map(|(i, t)| CompletionTerms {
+                logp: t,
+                logp_old: &olds[i],
+                logp_ref: group_ref.map(|r| &r[i]),
+                advantage: adv[i],
+            })
+            .collect();
+        let (loss, st) = grpo_loss(&terms, g, plan.step_tokens, plan.step_seqs)?;
+        let lv = loss.to_scalar::<f32>()?;
+        if !lv.is_finite() {
+            return Err(GrpoError::Diverged {
+                step,
+                what: format!("loss {lv}"),
+            });
+        }
+        self.acc.add(&self.vars, &loss.backward()?)?;
+        totals.stats.pg += st.pg;
+        totals.stats.kl += st.kl * st.tokens as f64;
+        totals.stats.clip_frac += st.clip_frac * st.tokens as f64;
+        totals.kl_tokens += st.tokens;
+        Ok(())
+    }
+
+    /// The optimiser step closing an inner epoch: taken every epoch when `mu > 1`, else only
+    /// at a gradient-accumulation boundary.
+    fn optimizer_step(&mut self, step: usize, m: &mut StepMetrics) -> Result<()> {
+        let g = &self.cfg.grpo;
+        let boundary = (step + 1) % g.grad_accum_steps == 0;
+        if g.mu > 1 || boundary {
+            let lr = lr_at(&self.cfg.optim, self.state.updates, self.total_updates());
+            m.grad_norm = self.opt.step(&self.vars, &self.acc, lr)?;
+            m.lr = lr;
+            self.acc.clear();
+            self.state.updates += 1;
+        }
+        Ok(())
     }
 
     /// Samples the group of the step's `k`-th drawn prompt: its data index, the item, and
@@ -511,11 +581,11 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         let idx = data_index(g.seed, self.env.len(), self.state.data_cursor + k);
         let item = self.env.item(idx)?;
         if item.prompt.len() > g.max_prompt_tokens {
-            return Err(GrpoError::Environment(format!(
-                "prompt {idx} has {} tokens, more than grpo.max_prompt_tokens = {}",
-                item.prompt.len(),
-                g.max_prompt_tokens
-            )));
+            return Err(GrpoError::PromptTooLong {
+                index: idx,
+                tokens: item.prompt.len(),
+                max: g.max_prompt_tokens,
+            });
         }
         let params = SamplingParams {
             max_new_tokens: g.max_completion_tokens,
@@ -536,6 +606,41 @@ impl<'a, E: Environment> GrpoTrainer<'a, E> {
         )?;
         Ok((idx, item, gens))
     }
+}
+
+/// The groups one step drew: the kept ones with their advantages, and how many were drawn
+/// in all (kept or filtered), which is how far the data cursor moves.
+struct DrawnGroups {
+    /// `(data index, item, completions)` of each kept group.
+    groups: Vec<(usize, EnvItem, Vec<Generation>)>,
+    /// Each kept group's per-completion advantages.
+    advs: Vec<Vec<f64>>,
+    /// Groups drawn, kept or not.
+    drawn: usize,
+}
+
+/// What every group's loss in one step shares.
+struct UpdatePlan {
+    step: usize,
+    /// The step's completion tokens and completions (the loss normalisers).
+    step_tokens: usize,
+    step_seqs: usize,
+    /// The reference log-probs come out of the policy's own pass (β > 0 and one epoch).
+    ref_in_pass: bool,
+    /// Per group, the "old" policy's log-probs when `mu > 1` (else the pass's own, detached).
+    old: Option<Vec<Vec<Tensor>>>,
+    /// Per group, the reference log-probs when computed before the epochs.
+    refs: Option<Vec<Vec<Tensor>>>,
+}
+
+/// The sums one step's update collects for its metrics.
+#[derive(Default)]
+struct UpdateTotals {
+    stats: LossStats,
+    /// Tokens behind the KL and clip sums.
+    kl_tokens: usize,
+    /// Prompt and completion tokens trained on, once per inner epoch.
+    trained_tokens: usize,
 }
 
 /// Append one JSON line and flush it to disk.

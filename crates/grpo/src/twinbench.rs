@@ -83,8 +83,10 @@ pub fn load_samples(
     tasks: &[Task],
     limit: usize,
 ) -> Result<Vec<(Sample, Twin)>> {
-    let samples = dtr1_data::dataset::read_split(dir, split)
-        .map_err(|e| GrpoError::Environment(format!("{}: {e}", dir.display())))?;
+    let samples = dtr1_data::dataset::read_split(dir, split).map_err(|source| GrpoError::Data {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let chosen = balanced_take(
         samples
             .into_iter()
@@ -95,15 +97,14 @@ pub fn load_samples(
     );
     let mut out = Vec::with_capacity(chosen.len());
     for s in chosen {
-        let twin = dtr1_prompt::load_input_twin(dir, &s)
-            .map_err(|e| GrpoError::Environment(e.to_string()))?;
+        let twin = dtr1_prompt::load_input_twin(dir, &s).map_err(GrpoError::InputTwin)?;
         out.push((s, twin));
     }
     if out.is_empty() {
-        return Err(GrpoError::Environment(format!(
-            "{}: split `{split}` has no samples of the requested tasks",
-            dir.display()
-        )));
+        return Err(GrpoError::NoSamples {
+            dir: dir.to_path_buf(),
+            split: split.to_string(),
+        });
     }
     Ok(out)
 }
@@ -248,8 +249,10 @@ impl Environment for TwinBenchEnv<'_> {
     }
 
     fn item(&self, i: usize) -> Result<EnvItem> {
-        let p = self.items.get(i).ok_or_else(|| {
-            GrpoError::Environment(format!("item {i} of {} requested", self.items.len()))
+        let p = self.items.get(i).ok_or_else(|| GrpoError::NoItem {
+            index: i,
+            len: self.items.len(),
+            action: "requested",
         })?;
         Ok(EnvItem {
             prompt: p.prompt.clone(),
@@ -259,10 +262,11 @@ impl Environment for TwinBenchEnv<'_> {
 
     fn score(&self, i: usize, completion: &str) -> Result<Score> {
         if i >= self.items.len() {
-            return Err(GrpoError::Environment(format!(
-                "item {i} of {} scored",
-                self.items.len()
-            )));
+            return Err(GrpoError::NoItem {
+                index: i,
+                len: self.items.len(),
+                action: "scored",
+            });
         }
         let b = self.breakdown(i, completion);
         Ok(Score {

@@ -134,11 +134,8 @@ impl Annotations {
 
     /// From COCO instances: the annotations of image `image_id`.
     pub fn coco(path: &Path, image_id: u64) -> Result<Self, PerceptionError> {
-        let c = dtr1_data::coco::CocoInstances::load(path)
-            .map_err(|e| PerceptionError::Invalid(e.to_string()))?;
-        let t = c
-            .twin(image_id, 0)
-            .map_err(|e| PerceptionError::Invalid(e.to_string()))?;
+        let c = dtr1_data::coco::CocoInstances::load(path).map_err(PerceptionError::Data)?;
+        let t = c.twin(image_id, 0).map_err(PerceptionError::Data)?;
         let mut a = Self::from_twin(&t, "coco");
         a.source = "coco".into();
         Ok(a)

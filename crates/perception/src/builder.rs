@@ -189,7 +189,11 @@ pub fn build_described(
         }
     }
     relations::derive(&mut twin, cfg.max_relations);
-    validate(&Twin::Image(twin.clone()), Mode::Strict)
-        .map_err(|e| PerceptionError::Invalid(format!("built twin is invalid: {e}")))?;
+    validate(&Twin::Image(twin.clone()), Mode::Strict).map_err(|source| {
+        PerceptionError::InvalidTwin {
+            what: "twin",
+            source,
+        }
+    })?;
     Ok(twin)
 }

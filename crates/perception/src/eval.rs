@@ -138,8 +138,10 @@ pub fn match_objects(
             pred.width, pred.height, truth.width, truth.height
         )));
     }
-    let ious = dtr1_rle::iou_matrix(&pm, &tm, &[])
-        .map_err(|e| PerceptionError::Invalid(format!("mask IoU: {e}")))?;
+    let ious = dtr1_rle::iou_matrix(&pm, &tm, &[]).map_err(|source| PerceptionError::Mask {
+        context: "mask IoU".into(),
+        source,
+    })?;
     let mut cand: Vec<(usize, usize, f64)> = Vec::new();
     for i in 0..pm.len() {
         for j in 0..tm.len() {
@@ -238,8 +240,7 @@ pub fn image_pairs(
     dir: &std::path::Path,
     split: &str,
 ) -> Result<Vec<(std::path::PathBuf, std::path::PathBuf)>, PerceptionError> {
-    let samples = dtr1_data::dataset::read_split(dir, split)
-        .map_err(|e| PerceptionError::Invalid(e.to_string()))?;
+    let samples = dtr1_data::dataset::read_split(dir, split).map_err(PerceptionError::Data)?;
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for s in samples {

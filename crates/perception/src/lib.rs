@@ -116,4 +116,64 @@ pub enum PerceptionError {
     /// Input that does not fit the image or makes no sense.
     #[error("{0}")]
     Invalid(String),
+    /// The configuration names a backend that does not exist.
+    #[error("unknown backend `{0}` (known: pixels, annotations, import, onnx, photo)")]
+    UnknownBackend(String),
+    /// The configuration names a describer that does not exist.
+    #[error("unknown describer `{0}` (known: pixels)")]
+    UnknownDescriber(String),
+    /// The chosen backend's section is absent from the configuration.
+    #[error("backend `{backend}` needs the [{section}] section of the configuration")]
+    MissingSection {
+        /// The configured backend.
+        backend: String,
+        /// The section it needs.
+        section: &'static str,
+    },
+    /// A setting the chosen backend or depth source needs is absent.
+    #[error("{choice} needs `{key}` in the [{section}] section")]
+    MissingSetting {
+        /// The choice that needs it, as written in the configuration.
+        choice: &'static str,
+        /// The missing key.
+        key: &'static str,
+        /// Its section.
+        section: &'static str,
+    },
+    /// Perceiving or measuring one frame of a video failed.
+    #[error("frame {frame}: {source}")]
+    Frame {
+        /// Frame index.
+        frame: u64,
+        /// What failed.
+        #[source]
+        source: Box<PerceptionError>,
+    },
+    /// A mask operation (encoding, IoU) failed.
+    #[error("{context}: {source}")]
+    Mask {
+        /// Where: the frame, the backend or the operation.
+        context: String,
+        /// The mask error.
+        #[source]
+        source: dtr1_rle::RleError,
+    },
+    /// A dataset or ground-truth file could not be read.
+    #[error("{0}")]
+    Data(#[source] dtr1_data::DataError),
+    /// The twin built from the detections fails validation.
+    #[error("built {what} is invalid: {source}")]
+    InvalidTwin {
+        /// `twin` or `video twin`.
+        what: &'static str,
+        /// The problems.
+        #[source]
+        source: dtr1_twin::ValidationErrors,
+    },
+    /// A perception configuration does not parse.
+    #[error("perception config: {0}")]
+    ConfigSyntax(#[source] toml::de::Error),
+    /// The photo backend's models failed.
+    #[error("photo backend: {0}")]
+    Photo(#[source] dtr1_tfjs::error::Error),
 }

@@ -440,8 +440,10 @@ pub fn postprocess_seg(
                 }
             }
         }
-        let mask = Rle::encode_row_major(h, w, &dense)
-            .map_err(|e| invalid(format!("mask encoding failed: {e}")))?;
+        let mask = Rle::encode_row_major(h, w, &dense).map_err(|source| PerceptionError::Mask {
+            context: "mask encoding failed".into(),
+            source,
+        })?;
         if mask.area() == 0 {
             continue;
         }
@@ -709,7 +711,11 @@ impl OnnxSection {
         let model = self
             .seg_model
             .as_ref()
-            .ok_or_else(|| invalid("backend = \"onnx\" needs `seg_model` in the [onnx] section"))?;
+            .ok_or(PerceptionError::MissingSetting {
+                choice: "backend = \"onnx\"",
+                key: "seg_model",
+                section: "onnx",
+            })?;
         let mut cfg = SegConfig {
             names: self.names.clone(),
             ..Default::default()
@@ -728,7 +734,11 @@ impl OnnxSection {
         let model = self
             .depth_model
             .as_ref()
-            .ok_or_else(|| invalid("depth = \"onnx\" needs `depth_model` in the [onnx] section"))?;
+            .ok_or(PerceptionError::MissingSetting {
+                choice: "depth = \"onnx\"",
+                key: "depth_model",
+                section: "onnx",
+            })?;
         OnnxDepth::new(model, DepthConfig::default())
     }
 }

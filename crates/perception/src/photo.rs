@@ -192,8 +192,7 @@ impl Backend for Photo {
 
     fn perceive(&self, image: &RgbImage) -> Result<Perception, PerceptionError> {
         let (w, h) = image.dimensions();
-        let model_err =
-            |e: dtr1_tfjs::error::Error| PerceptionError::Invalid(format!("photo backend: {e}"));
+        let model_err = PerceptionError::Photo;
         let found = self
             .detector
             .detect(image, self.cfg.min_score)
@@ -227,8 +226,11 @@ impl Backend for Photo {
                 mask = refine_in_box(image, d.bbox, &self.refine).map(|m| (m, "refined"));
             }
             let (dense, source) = mask.unwrap_or((inside, "box"));
-            let rle = Rle::encode_row_major(h, w, &dense)
-                .map_err(|e| PerceptionError::Invalid(format!("mask encoding: {e}")))?;
+            let rle =
+                Rle::encode_row_major(h, w, &dense).map_err(|source| PerceptionError::Mask {
+                    context: "mask encoding".into(),
+                    source,
+                })?;
             detections.push(Detection {
                 label: d.label.to_string(),
                 score: f64::from(d.score).clamp(0.0, 1.0),

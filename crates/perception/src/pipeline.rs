@@ -189,8 +189,7 @@ impl PerceptionConfig {
 
     /// Parses a configuration from TOML text.
     pub fn from_toml(text: &str) -> Result<Self, PerceptionError> {
-        toml::from_str(text)
-            .map_err(|e| PerceptionError::Invalid(format!("perception config: {e}")))
+        toml::from_str(text).map_err(PerceptionError::ConfigSyntax)
     }
 
     /// Reads a configuration file: `.json` as JSON, anything else as TOML.
@@ -268,22 +267,23 @@ impl DepthEstimator for FileDepth {
 impl Pipeline {
     /// Builds the pipeline a configuration describes.
     pub fn from_config(cfg: &PerceptionConfig) -> Result<Self, PerceptionError> {
-        let missing = |what: &str| {
-            PerceptionError::Invalid(format!(
-                "backend `{}` needs the [{what}] section of the configuration",
-                cfg.backend
-            ))
+        let missing = |section: &'static str| PerceptionError::MissingSection {
+            backend: cfg.backend.clone(),
+            section,
         };
         let mut describers: Vec<Box<dyn Describer>> = Vec::new();
         let objects: Box<dyn Backend> = match cfg.backend.as_str() {
             "pixels" => Box::new(Pixels::new(cfg.pixels)?),
             "import" => {
                 let s = cfg.import.as_ref().ok_or_else(|| missing("import"))?;
-                let det = s.detections.clone().ok_or_else(|| {
-                    PerceptionError::Invalid(
-                        "backend `import` needs `detections` in the [import] section".into(),
-                    )
-                })?;
+                let det = s
+                    .detections
+                    .clone()
+                    .ok_or(PerceptionError::MissingSetting {
+                        choice: "backend `import`",
+                        key: "detections",
+                        section: "import",
+                    })?;
                 Box::new(import_from(s, det))
             }
             "annotations" => {
@@ -305,11 +305,7 @@ impl Pipeline {
             "photo" => Box::new(crate::photo::Photo::new(
                 &cfg.photo.clone().unwrap_or_default(),
             )?),
-            other => {
-                return Err(PerceptionError::Invalid(format!(
-                    "unknown backend `{other}` (known: pixels, annotations, import, onnx, photo)"
-                )))
-            }
+            other => return Err(PerceptionError::UnknownBackend(other.to_string())),
         };
         let depth: Option<Box<dyn DepthEstimator>> = match cfg.depth {
             DepthChoice::Backend | DepthChoice::None => None,
@@ -321,10 +317,10 @@ impl Pipeline {
             })),
             DepthChoice::Import => {
                 let s = cfg.import.as_ref().ok_or_else(|| missing("import"))?;
-                let path = s.depth.clone().ok_or_else(|| {
-                    PerceptionError::Invalid(
-                        "depth = \"import\" needs `depth` in the [import] section".into(),
-                    )
+                let path = s.depth.clone().ok_or(PerceptionError::MissingSetting {
+                    choice: "depth = \"import\"",
+                    key: "depth",
+                    section: "import",
                 })?;
                 Some(Box::new(FileDepth {
                     path,
@@ -335,11 +331,7 @@ impl Pipeline {
         for d in &cfg.describe {
             match d.as_str() {
                 "pixels" => describers.push(Box::new(PixelsDescriber::new(cfg.pixels)?)),
-                other => {
-                    return Err(PerceptionError::Invalid(format!(
-                        "unknown describer `{other}` (known: pixels)"
-                    )))
-                }
+                other => return Err(PerceptionError::UnknownDescriber(other.to_string())),
             }
         }
         Ok(Pipeline {

@@ -818,8 +818,12 @@ impl Pixels {
                 }
             }
             let colour = (0..8).max_by_key(|&i| votes[i]).unwrap_or(0);
-            let mask = Rle::encode_row_major(h as u32, w as u32, &m)
-                .map_err(|e| PerceptionError::Invalid(format!("pixels: {e}")))?;
+            let mask = Rle::encode_row_major(h as u32, w as u32, &m).map_err(|source| {
+                PerceptionError::Mask {
+                    context: "pixels".into(),
+                    source,
+                }
+            })?;
             masks.push(m);
             found.detections.push(Detection {
                 label: SHAPES[f.place.shape].to_string(),

@@ -440,10 +440,12 @@ impl Tracker {
                 .sqrt()
                 .max(4.0);
             dist = dist.min((o.centroid[0] - pred[0]).hypot(o.centroid[1] - pred[1]) / size);
-            iou = iou.max(
-                dtr1_rle::iou(&o.mask, &from.mask, false)
-                    .map_err(|e| PerceptionError::Invalid(format!("frame {f}: {e}")))?,
-            );
+            iou = iou.max(dtr1_rle::iou(&o.mask, &from.mask, false).map_err(|source| {
+                PerceptionError::Mask {
+                    context: format!("frame {f}"),
+                    source,
+                }
+            })?);
         }
         let gate = self.cfg.max_distance + 0.5 * (gap - 1.0);
         if dist > gate {
@@ -595,7 +597,11 @@ pub fn build_twin(
         events: events::detect(tracks, width, height, frames, ecfg),
         tracks: out,
     };
-    validate(&Twin::Video(twin.clone()), Mode::Strict)
-        .map_err(|e| PerceptionError::Invalid(format!("built video twin is invalid: {e}")))?;
+    validate(&Twin::Video(twin.clone()), Mode::Strict).map_err(|source| {
+        PerceptionError::InvalidTwin {
+            what: "video twin",
+            source,
+        }
+    })?;
     Ok(twin)
 }

@@ -353,13 +353,19 @@ pub fn perceive(
         }
         let p = backend
             .perceive(&frame)
-            .map_err(|e| PerceptionError::Invalid(format!("frame {f}: {e}")))?;
+            .map_err(|e| PerceptionError::Frame {
+                frame: u64::from(f),
+                source: Box::new(e),
+            })?;
         let dets = p
             .detections
             .iter()
             .map(|d| FrameDetection::measure(d, &frame, p.depth.as_ref()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| PerceptionError::Invalid(format!("frame {f}: {e}")))?;
+            .map_err(|e| PerceptionError::Frame {
+                frame: u64::from(f),
+                source: Box::new(e),
+            })?;
         tracker.push(dets)?;
         if keep(f) {
             kept.push((f, frame));

@@ -135,8 +135,10 @@ pub fn evaluate(
         let mut ious = vec![0.0; b.len() * t.len()];
         for (r, (_, bm)) in b.iter().enumerate() {
             for (c, (_, tm)) in t.iter().enumerate() {
-                let v = dtr1_rle::iou(bm, tm, false)
-                    .map_err(|e| PerceptionError::Invalid(format!("frame {f}: {e}")))?;
+                let v = dtr1_rle::iou(bm, tm, false).map_err(|source| PerceptionError::Mask {
+                    context: format!("frame {f}"),
+                    source,
+                })?;
                 ious[r * t.len() + c] = v;
                 m[(r, c)] = if v >= iou {
                     (v * 1e6).round() as i64

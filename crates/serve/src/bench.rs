@@ -52,18 +52,48 @@ pub struct BenchReport {
     pub max_ms: f64,
 }
 
+/// Why the load test could not run. Failed requests are not errors: they are counted in
+/// [`BenchReport::errors`].
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A count of 0.
+    #[error("requests, clients and group must be at least 1")]
+    ZeroCount,
+    /// The TwinBench scene could not be rendered.
+    #[error("{0}")]
+    Scene(#[from] dtr1_data::DataError),
+    /// The rendered scene has no objects to ask about.
+    #[error("scene has no objects")]
+    NoObjects,
+    /// The target object has no mask.
+    #[error("no mask")]
+    NoMask,
+    /// The request body could not be serialised.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// The runtime, the listener or the server failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Client(#[from] reqwest::Error),
+    /// A client task or the server task panicked or was cancelled.
+    #[error("{0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
 /// A realistic payload: a TwinBench scene, a segmentation label, and `group` completions
 /// ranging from the correct answer to known hacks; returns the request body and the rewards
 /// the service must answer.
-pub fn payload(group: usize, seed: u64) -> Result<(Value, Vec<f64>), String> {
-    let scene = render(&SceneConfig::default(), seed).map_err(|e| e.to_string())?;
+pub fn payload(group: usize, seed: u64) -> Result<(Value, Vec<f64>), BenchError> {
+    let scene = render(&SceneConfig::default(), seed)?;
     let twin: ImageTwin = scene.twin(6);
-    let target = twin.objects.first().ok_or("scene has no objects")?.id;
+    let target = twin.objects.first().ok_or(BenchError::NoObjects)?.id;
     let truth = GroundTruth::Mask {
         mask: twin
             .object(target)
             .and_then(|o| o.mask.clone())
-            .ok_or("no mask")?,
+            .ok_or(BenchError::NoMask)?,
         ignore: None,
         ids: Some(vec![target]),
     };
@@ -119,21 +149,18 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Runs the load test.
-pub fn run(cfg: &BenchConfig, serve_cfg: ServeConfig) -> Result<BenchReport, String> {
+pub fn run(cfg: &BenchConfig, serve_cfg: ServeConfig) -> Result<BenchReport, BenchError> {
     if cfg.requests == 0 || cfg.clients == 0 || cfg.group == 0 {
-        return Err("requests, clients and group must be at least 1".into());
+        return Err(BenchError::ZeroCount);
     }
     let (body, expect) = payload(cfg.group, cfg.seed)?;
-    let body = Arc::new(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
+    let body = Arc::new(serde_json::to_vec(&body)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(listener, serve_cfg, async {
             let _ = stopped.await;
@@ -141,8 +168,7 @@ pub fn run(cfg: &BenchConfig, serve_cfg: ServeConfig) -> Result<BenchReport, Str
         let url = format!("http://{addr}/v1/reward");
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         let next = Arc::new(AtomicUsize::new(0));
         let errors = Arc::new(AtomicUsize::new(0));
         let lat = Arc::new(Mutex::new(Vec::with_capacity(cfg.requests)));
@@ -197,15 +223,12 @@ pub fn run(cfg: &BenchConfig, serve_cfg: ServeConfig) -> Result<BenchReport, Str
             }));
         }
         for t in tasks {
-            t.await.map_err(|e| e.to_string())?;
+            t.await?;
         }
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let _ = stop.send(());
-        server
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        server.await??;
         let mut l = lat.lock().expect("latencies").clone();
         l.sort_by(f64::total_cmp);
         Ok(BenchReport {
