@@ -242,7 +242,8 @@ fn ask_json(args: &[&str]) -> Value {
 #[test]
 fn the_validator_rejects_what_the_schema_forbids() {
     let mut errs = Vec::new();
-    validate(&serde_json::json!({"version": 2}), schema(), "", &mut errs);
+    // Version 1 is the output before `policy.prompt_version`: not one of the versions allowed.
+    validate(&serde_json::json!({"version": 1}), schema(), "", &mut errs);
     assert!(
         errs.iter().any(|e| e.contains("missing required key")),
         "{errs:?}"
