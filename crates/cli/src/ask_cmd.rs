@@ -274,6 +274,13 @@ impl Loaded {
     }
 }
 
+/// The committed trained adapter, when this checkout has it: what `dtr1 ask` and `/v1/ask`
+/// answer with unless told otherwise.
+pub fn committed_adapter() -> Option<PathBuf> {
+    let dir = default_adapter();
+    dir.join("adapter_config.json").is_file().then_some(dir)
+}
+
 /// The committed adapter's directory.
 fn default_adapter() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -314,8 +321,7 @@ fn load_policy(a: &AskArgs) -> Result<(Loaded, String)> {
             format!("{model_name} + adapter {}", dir.display()),
         )
     } else {
-        let dir = default_adapter();
-        if dir.join("adapter_config.json").is_file() {
+        if let Some(dir) = committed_adapter() {
             (
                 Some(dir),
                 format!("{model_name} + the committed adapter {DEFAULT_ADAPTER}/"),

@@ -36,6 +36,13 @@ pub struct ServeArgs {
     /// Serve POST /v1/ask with this GGUF policy model (e.g. models/SmolLM2-135M-Instruct.Q4_1.gguf).
     #[arg(long)]
     model: Option<PathBuf>,
+    /// LoRA adapter for /v1/ask. Default: as `dtr1 ask`, the committed trained adapter
+    /// (adapters/dtr1-smollm2-135m) when it exists; its prompt version comes with it.
+    #[arg(long, conflicts_with = "no_adapter")]
+    adapter: Option<PathBuf>,
+    /// Serve /v1/ask with the base model, without any adapter.
+    #[arg(long)]
+    no_adapter: bool,
     /// Most new tokens per /v1/ask answer.
     #[arg(long, default_value_t = 256)]
     ask_max_tokens: usize,
@@ -72,9 +79,25 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
     }
     cfg.ask_max_tokens = a.ask_max_tokens;
     if let Some(m) = &a.model {
-        let p = dtr1_serve::ask::Policy::load(m)
+        let adapter = match (&a.adapter, a.no_adapter) {
+            (Some(d), _) => Some(d.clone()),
+            (None, true) => None,
+            (None, false) => crate::ask_cmd::committed_adapter(),
+        };
+        let p = dtr1_serve::ask::Policy::load(m, adapter.as_deref())
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot load the policy model {}", m.display()))?;
+        eprintln!(
+            "/v1/ask: {} + {}, prompt version {}",
+            m.display(),
+            adapter
+                .as_ref()
+                .map_or("no adapter".to_string(), |d| format!(
+                    "adapter {}",
+                    d.display()
+                )),
+            p.version
+        );
         cfg.policy = Some(std::sync::Arc::new(p));
     }
     if let Some(p) = &a.reward_config {

@@ -16,7 +16,10 @@ pub struct Policy {
     inner: Mutex<(dtr1_policy::Model, dtr1_policy::Tokenizer)>,
     /// Where it was loaded from.
     pub path: String,
-    /// The prompt version it is asked in (the base model has no adapter record: the latest).
+    /// The LoRA adapter on it, if any.
+    pub adapter: Option<String>,
+    /// The prompt version it is asked in: its adapter's record, or the latest for the base
+    /// model.
     pub version: dtr1_prompt::PromptVersion,
 }
 
@@ -48,13 +51,23 @@ pub struct AskAnswer {
 }
 
 impl Policy {
-    /// Loads a GGUF model with its tokenizer.
-    pub fn load(path: &Path) -> Result<Policy, String> {
-        let (m, t) = dtr1_policy::load_gguf(path).map_err(|e| e.to_string())?;
+    /// Loads a GGUF model with its tokenizer, and `adapter` (a PEFT directory) on it when
+    /// given; the prompt version is the adapter's (`dtr1_prompt.json`).
+    pub fn load(path: &Path, adapter: Option<&Path>) -> Result<Policy, String> {
+        let (mut m, t) = dtr1_policy::load_gguf(path).map_err(|e| e.to_string())?;
+        let version = match adapter {
+            Some(dir) => {
+                m.load_lora(dir)
+                    .map_err(|e| format!("adapter {}: {e}", dir.display()))?;
+                dtr1_prompt::version::of_adapter(dir).map_err(|e| e.to_string())?
+            }
+            None => dtr1_prompt::PromptVersion::LATEST,
+        };
         Ok(Policy {
             inner: Mutex::new((m, t)),
             path: path.display().to_string(),
-            version: dtr1_prompt::PromptVersion::LATEST,
+            adapter: adapter.map(|d| d.display().to_string()),
+            version,
         })
     }
 
@@ -86,7 +99,7 @@ impl Policy {
             let prompt = tok
                 .encode_chat(&messages, true)
                 .map_err(|e| e.to_string())?;
-            dtr1_policy::generate(model, tok, &[prompt], &params, false)
+            dtr1_policy::generate(model, tok, &[prompt], &params, self.adapter.is_some())
                 .map_err(|e| e.to_string())?
                 .remove(0)
                 .text

@@ -5,6 +5,7 @@ use dtr1_reward::{score, GroundTruth, Request, RewardConfig, Task};
 use dtr1_serve::server::{serve, ServeConfig};
 use dtr1_twin::{example, ImageTwin, Twin};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::time::Duration;
 
 struct Server {
@@ -723,7 +724,18 @@ async fn ask_uses_the_policy_and_refuses_without_one() {
         "{} is missing: run scripts/setup.sh",
         path.display()
     );
-    let policy = dtr1_serve::ask::Policy::load(&path).unwrap();
+    // With an adapter, the prompt version is the adapter's record (the committed one: 1);
+    // a directory that is not an adapter is refused, naming it.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../adapters/dtr1-smollm2-135m");
+    let tuned = dtr1_serve::ask::Policy::load(&path, Some(&committed)).unwrap();
+    assert_eq!(tuned.version, dtr1_prompt::PromptVersion::V1);
+    assert!(tuned.adapter.is_some());
+    let e =
+        dtr1_serve::ask::Policy::load(&path, Some(Path::new("/nonexistent-adapter"))).unwrap_err();
+    assert!(e.contains("nonexistent-adapter"), "{e}");
+    drop(tuned);
+    let policy = dtr1_serve::ask::Policy::load(&path, None).unwrap();
+    assert_eq!(policy.version, dtr1_prompt::PromptVersion::LATEST);
     let s = Server::start(ServeConfig {
         policy: Some(std::sync::Arc::new(policy)),
         ask_max_tokens: 32,
