@@ -54,7 +54,8 @@ $dtr1 twin "$out/data/images/scene_00001.png" --overlay "$out/twin-scene_00001.p
 $dtr1 perceive-eval "$out/data" --split test --backend pixels --images-only
 
 if [ "$full" = 1 ]; then
-  $dtr1 sft --data "$out/data" --config "$sft_cfg" --out "$out/sft" --limit $sft_limit
+  # Prompt version 1, as the committed adapter was trained (adapters/runs/ has the version 2 runs).
+  $dtr1 sft --data "$out/data" --config "$sft_cfg" --out "$out/sft" --limit $sft_limit --prompt-version 1
   sft_adapter=$out/sft/adapter
 fi
 $dtr1 train --data "$out/data" --config "$grpo_cfg" --out "$out/grpo" --init-adapter "$sft_adapter"
