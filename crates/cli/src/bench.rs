@@ -414,7 +414,7 @@ fn bench_twin_builder(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
                 label: o.shape.into(),
                 score: 0.9,
                 mask: o.mask.clone(),
-                mask_source: "import".into(),
+                mask_source: dtr1_perception::MaskSource::Import,
             })
             .collect(),
         depth: Some(dtr1_perception::DepthMap {
@@ -422,7 +422,7 @@ fn bench_twin_builder(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
             height: scene.image.height(),
             values: scene.depth.clone(),
         }),
-        depth_source: Some("import".into()),
+        depth_source: Some(dtr1_perception::DepthSource::Import),
     };
     let n_obj = perception.detections.len();
     let t = best(r, || {

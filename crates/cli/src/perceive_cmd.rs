@@ -70,27 +70,23 @@ pub fn images(a: &PerceiveEvalArgs) -> Result<Vec<ImageResult>> {
         return Ok(out);
     }
     for backend in &a.backends {
+        if backend == "import" {
+            anyhow::bail!(
+                "the import backend reads detections made elsewhere; measure them with \
+                 `dtr1 twin IMAGE --detections …` per image"
+            );
+        }
         let cfg = base_config(a, backend)?;
         let make = |_: &Path, twin: &Path| -> Result<Pipeline, dtr1_perception::PerceptionError> {
             let mut c = cfg.clone();
-            match backend.as_str() {
-                "annotations" => {
-                    c.annotations = Some(AnnotationsSection {
-                        format: AnnotationFormat::Twinbench,
-                        path: twin.to_path_buf(),
-                        image_id: None,
-                        anno_ids: Vec::new(),
-                        frame: 0,
-                    })
-                }
-                "import" => {
-                    return Err(dtr1_perception::PerceptionError::Invalid(
-                        "the import backend reads detections made elsewhere; measure them \
-                         with `dtr1 twin IMAGE --detections …` per image"
-                            .into(),
-                    ))
-                }
-                _ => {}
+            if backend == "annotations" {
+                c.annotations = Some(AnnotationsSection {
+                    format: AnnotationFormat::Twinbench,
+                    path: twin.to_path_buf(),
+                    image_id: None,
+                    anno_ids: Vec::new(),
+                    frame: 0,
+                });
             }
             Pipeline::from_config(&c)
         };

@@ -173,8 +173,7 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
             progress: true,
         },
         cfg,
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     crate::out(&format!(
         "| requests | clients | rollouts/request | concurrency | errors | requests/s | rollouts/s | p50 ms | p99 ms | max ms |\n\
          |---|---|---|---|---|---|---|---|---|---|\n\

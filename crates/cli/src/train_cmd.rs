@@ -348,6 +348,9 @@ impl Answerer for PolicyAnswerer {
             .collect();
         self.policy
             .complete(&chats, &self.params)
-            .map_err(|e| EvalError::Config(format!("policy: {e}")))
+            .map_err(|e| EvalError::Answerer {
+                name: self.policy.describe(),
+                source: Box::new(e),
+            })
     }
 }

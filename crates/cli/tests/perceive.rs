@@ -129,7 +129,7 @@ fn bad_input_is_a_clear_error() {
     ]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("annotations are for a 480x320 image but the image is 100x80"),
+        stderr(&out).contains("annotations is 480x320 but the image given is 100x80"),
         "{}",
         stderr(&out)
     );
@@ -144,7 +144,7 @@ fn bad_input_is_a_clear_error() {
     std::fs::write(&cfg, "backend = \"pixels\"\n[pixels]\nhorizon = 1.5\n").unwrap();
     let out = dtr1(&["twin", s(&img), "--config", s(&cfg)]);
     assert!(
-        stderr(&out).contains("horizon 1.5 must be within (0, 1)"),
+        stderr(&out).contains("pixels: horizon 1.5 is outside (0, 1)"),
         "{}",
         stderr(&out)
     );

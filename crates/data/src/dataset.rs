@@ -38,7 +38,9 @@ pub struct Manifest {
     pub info: BTreeMap<String, String>,
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically: a temporary file beside it (`NAME.EXT.tmp`, so
+/// files of one stem never share a temporary), fsync, rename. The workspace's one atomic
+/// writer: every file a user keeps (datasets, reports, checkpoints, pictures) goes through it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),

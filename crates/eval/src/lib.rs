@@ -49,13 +49,15 @@ pub enum EvalError {
     /// A sample's twin or prompt could not be made.
     #[error(transparent)]
     Prompt(#[from] PromptError),
-    /// The answerer failed.
-    #[error("answerer {name}: {message}")]
+    /// The answerer failed (a policy that could not generate, a remote model that did
+    /// not answer).
+    #[error("answerer {name}: {source}")]
     Answerer {
         /// The answerer.
         name: String,
         /// What went wrong.
-        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The answerer returned the wrong number of completions.
     #[error("answerer {name} returned {got} completions for {expected} samples")]
@@ -75,9 +77,16 @@ pub enum EvalError {
         /// The split.
         split: String,
     },
-    /// Bad settings given by the caller (the library's own checks have typed variants).
-    #[error("{0}")]
-    Config(String),
+    /// Samples of one report prepared under different prompt versions.
+    #[error("sample {sample} has prompt version {version}, the others {others}: one report, one version")]
+    MixedVersions {
+        /// The first sample whose version differs.
+        sample: String,
+        /// Its version.
+        version: PromptVersion,
+        /// The version of the samples before it.
+        others: PromptVersion,
+    },
     /// A batch size of 0.
     #[error("batch size must be at least 1")]
     ZeroBatchSize,
@@ -333,10 +342,11 @@ pub fn evaluate(
     }
     let version = samples.first().map_or(PromptVersion::LATEST, |s| s.version);
     if let Some(s) = samples.iter().find(|s| s.version != version) {
-        return Err(EvalError::Config(format!(
-            "sample {} has prompt version {}, the others {version}: one report, one version",
-            s.sample.id, s.version
-        )));
+        return Err(EvalError::MixedVersions {
+            sample: s.sample.id.clone(),
+            version: s.version,
+            others: version,
+        });
     }
     let scores = score::score_all(samples, completions, &cfg.reward)?;
     Ok(report::aggregate(scores, cfg, answerer, split, version))

@@ -31,16 +31,16 @@ pub struct TrainerState {
     pub config_toml: String,
 }
 
-/// Write `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
+/// Write `bytes` to `path` atomically: the workspace's one atomic writer,
+/// [`dtr1_data::dataset::write_atomic`], with its error as ours.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| GrpoError::io(dir, e))?;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| GrpoError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| GrpoError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| GrpoError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| GrpoError::io(path, e))
+    dtr1_data::dataset::write_atomic(path, bytes).map_err(|e| match e {
+        dtr1_data::DataError::Io { path, source } => GrpoError::Io { path, source },
+        other => GrpoError::Data {
+            dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            source: other,
+        },
+    })
 }
 
 fn ckpt_err(path: &Path, reason: impl Into<String>) -> GrpoError {

@@ -14,7 +14,10 @@
 //! checked against the annotation's size when perceived.
 
 use crate::pipeline::AnnotationsSection;
-use crate::{Backend, DepthMap, Describer, Detection, Perception, PerceptionError};
+use crate::{
+    Backend, DepthMap, DepthSource, Describer, Detection, MaskSource, Perception, PerceptionError,
+    Size,
+};
 use dtr1_rle::Rle;
 use dtr1_twin::{ImageTwin, Twin};
 use image::RgbImage;
@@ -79,10 +82,10 @@ impl Annotations {
         match s.format {
             AnnotationFormat::Twinbench => Self::twin_file(path),
             AnnotationFormat::Coco => {
-                let id = s.image_id.ok_or_else(|| {
-                    PerceptionError::Invalid(
-                        "annotations format `coco` needs `image_id` (the COCO image id)".into(),
-                    )
+                let id = s.image_id.ok_or(PerceptionError::MissingSetting {
+                    choice: "annotations format `coco`",
+                    key: "image_id",
+                    section: "perception.annotations",
                 })?;
                 Self::coco(path, id)
             }
@@ -254,24 +257,26 @@ impl Backend for Annotations {
     fn perceive(&self, image: &RgbImage) -> Result<Perception, PerceptionError> {
         let (w, h) = image.dimensions();
         if (w, h) != self.size {
-            return Err(PerceptionError::Invalid(format!(
-                "the {} annotations are for a {}x{} image but the image is {w}x{h}",
-                self.source, self.size.0, self.size.1
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("the image of the {} annotations", self.source),
+                size: Size::new(self.size.0, self.size.1),
+                other: "the image given",
+                expected: Size::new(w, h),
+            });
         }
         for (i, o) in self.objects.iter().enumerate() {
             if o.mask.size() != [h, w] {
-                return Err(PerceptionError::Invalid(format!(
-                    "annotation {i} ({}): mask size {:?} is outside the {w}x{h} frame",
-                    o.label,
-                    o.mask.size()
-                )));
+                return Err(PerceptionError::SizeMismatch {
+                    what: format!("annotation {i} ({})'s mask", o.label),
+                    size: Size::of_mask(&o.mask),
+                    other: "the image",
+                    expected: Size::new(w, h),
+                });
             }
             if o.depth.is_some_and(|d| !d.is_finite()) {
-                return Err(PerceptionError::Invalid(format!(
-                    "annotation {i} ({}): depth is not a finite number",
-                    o.label
-                )));
+                return Err(PerceptionError::NonFinite {
+                    what: format!("depth of annotation {i} ({})", o.label),
+                });
             }
         }
         let detections = self
@@ -281,7 +286,7 @@ impl Backend for Annotations {
                 label: o.label.clone(),
                 score: 1.0,
                 mask: o.mask.clone(),
-                mask_source: self.source.clone(),
+                mask_source: MaskSource::Annotation,
             })
             .collect();
         // Ground truth gives one depth per object: paint it into a map (background at the
@@ -312,7 +317,7 @@ impl Backend for Annotations {
         };
         Ok(Perception {
             detections,
-            depth_source: depth.as_ref().map(|_| "annotations".into()),
+            depth_source: depth.as_ref().map(|_| DepthSource::Annotation),
             depth,
         })
     }

@@ -1,9 +1,7 @@
 //! Turning a backend's [`Perception`] into a validated image twin.
 
-use crate::{color, Perception, PerceptionError};
-use dtr1_twin::{
-    relations, validate, DepthSource, DepthStats, ImageTwin, MaskSource, Mode, Object, Twin,
-};
+use crate::{color, Perception, PerceptionError, Size};
+use dtr1_twin::{relations, validate, DepthStats, ImageTwin, Mode, Object, Twin};
 use image::RgbImage;
 
 /// Options of the twin builder.
@@ -46,26 +44,6 @@ pub fn shape_descriptor(bbox: [f64; 4], area: u64) -> &'static str {
     }
 }
 
-/// The twin's mask source for a backend's name for it (annotation backends name their
-/// dataset; every one of them is ground truth). `None` for a name nothing here produces.
-pub fn mask_source(name: &str) -> Option<MaskSource> {
-    match name {
-        "twinbench" | "coco" | "reasonseg" | "revos" | "annotations" => {
-            Some(MaskSource::Annotation)
-        }
-        other => MaskSource::from_name(other),
-    }
-}
-
-/// The twin's depth source for a depth estimator's or backend's name (`onnx` is a model).
-pub fn depth_source(name: &str) -> Option<DepthSource> {
-    match name {
-        "onnx" => Some(DepthSource::Model),
-        "annotations" => Some(DepthSource::Annotation),
-        other => DepthSource::from_name(other),
-    }
-}
-
 /// Builds the twin of `image` from `p`: one object per kept detection (ids from 1, in
 /// descending score order), geometry from the masks, depth statistics from the depth map,
 /// attributes measured on the pixels, size classes by area tercile, relations derived.
@@ -89,51 +67,50 @@ pub fn build_described(
 ) -> Result<ImageTwin, PerceptionError> {
     let (w, h) = image.dimensions();
     if described.len() > p.detections.len() {
-        return Err(PerceptionError::Invalid(format!(
-            "{} attribute lists for {} detections",
-            described.len(),
-            p.detections.len()
-        )));
+        return Err(PerceptionError::CountMismatch {
+            what: "attribute lists (at most one per detection)",
+            got: described.len(),
+            expected: p.detections.len(),
+        });
     }
     if let Some(d) = &p.depth {
         if (d.width, d.height) != (w, h) {
-            return Err(PerceptionError::Invalid(format!(
-                "depth map is {}x{} but the image is {w}x{h}",
-                d.width, d.height
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: "depth map".into(),
+                size: Size::new(d.width, d.height),
+                other: "the image",
+                expected: Size::new(w, h),
+            });
         }
         if let Some(i) = d.values.iter().position(|v| !v.is_finite()) {
-            return Err(PerceptionError::Invalid(format!(
-                "depth map has a non-finite value at pixel {i}"
-            )));
+            return Err(PerceptionError::NonFinite {
+                what: format!("depth at pixel {i}"),
+            });
         }
     }
     let mut dets: Vec<_> = p.detections.iter().enumerate().collect();
     for &(i, d) in &dets {
         if d.mask.size() != [h, w] {
-            return Err(PerceptionError::Invalid(format!(
-                "detection {i} ({}): mask size {:?} but the image is {w}x{h}",
-                d.label,
-                d.mask.size()
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("detection {i} ({})'s mask", d.label),
+                size: Size::of_mask(&d.mask),
+                other: "the image",
+                expected: Size::new(w, h),
+            });
         }
         if !(0.0..=1.0).contains(&d.score) {
-            return Err(PerceptionError::Invalid(format!(
-                "detection {i} ({}): score {} is outside [0, 1]",
-                d.label, d.score
-            )));
+            return Err(PerceptionError::OutOfRange {
+                what: format!("detection {i} ({}): score", d.label),
+                value: d.score,
+                range: "[0, 1]",
+            });
         }
     }
     dets.retain(|(_, d)| d.score >= cfg.min_score && d.mask.area() >= cfg.min_area);
     dets.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
     let mut twin = ImageTwin::new(w, h);
     if p.depth.is_some() {
-        twin.depth_source = match p.depth_source.as_deref() {
-            None => None,
-            Some(name) => Some(depth_source(name).ok_or_else(|| {
-                PerceptionError::Invalid(format!("unknown depth source {name:?}"))
-            })?),
-        };
+        twin.depth_source = p.depth_source;
     }
     for (k, &(i, d)) in dets.iter().enumerate() {
         let mut o = Object::from_mask(k as u32 + 1, d.label.clone(), d.mask.clone());
@@ -164,12 +141,7 @@ pub fn build_described(
         if let (Some(b), Some(a)) = (o.bbox, o.area) {
             o.attributes.shape = Some(shape_descriptor(b, a).into());
         }
-        o.mask_source = Some(mask_source(&d.mask_source).ok_or_else(|| {
-            PerceptionError::Invalid(format!(
-                "detection {i} ({}): unknown mask source {:?}",
-                d.label, d.mask_source
-            ))
-        })?);
+        o.mask_source = Some(d.mask_source);
         for (name, value) in described.get(i).into_iter().flatten() {
             o.attributes.set(name, value.clone());
         }

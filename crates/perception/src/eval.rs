@@ -16,7 +16,7 @@
 //!   predicted objects renamed to their matched true ids; a relation of an unmatched object
 //!   can only be a false positive or a false negative.
 
-use crate::PerceptionError;
+use crate::{PerceptionError, Size};
 use dtr1_twin::{relations, ImageTwin, Object, RelationKind};
 use serde::Serialize;
 use std::collections::HashSet;
@@ -121,22 +121,24 @@ pub fn match_objects(
     pred: &ImageTwin,
     truth: &ImageTwin,
 ) -> Result<Vec<(usize, usize, f64)>, PerceptionError> {
-    let masks = |t: &ImageTwin, who: &str| {
+    let masks = |t: &ImageTwin, who: &'static str| {
         t.objects
             .iter()
             .map(|o| {
-                o.mask.clone().ok_or_else(|| {
-                    PerceptionError::Invalid(format!("{who} object {} has no mask", o.id))
-                })
+                o.mask
+                    .clone()
+                    .ok_or(PerceptionError::NoMask { who, id: o.id })
             })
             .collect::<Result<Vec<_>, _>>()
     };
     let (pm, tm) = (masks(pred, "predicted")?, masks(truth, "true")?);
     if (pred.width, pred.height) != (truth.width, truth.height) {
-        return Err(PerceptionError::Invalid(format!(
-            "predicted twin is {}x{} but the true one is {}x{}",
-            pred.width, pred.height, truth.width, truth.height
-        )));
+        return Err(PerceptionError::SizeMismatch {
+            what: "the predicted twin".into(),
+            size: Size::new(pred.width, pred.height),
+            other: "the true one",
+            expected: Size::new(truth.width, truth.height),
+        });
     }
     let ious = dtr1_rle::iou_matrix(&pm, &tm, &[]).map_err(|source| PerceptionError::Mask {
         context: "mask IoU".into(),

@@ -11,7 +11,7 @@
 //! floats/ints, rescaled to [0, 1] where 0 is the smallest value. Depth models usually output
 //! *disparity* (larger = nearer); pass `invert_depth` to turn it into depth (smaller = nearer).
 
-use crate::{Backend, DepthMap, Detection, Perception, PerceptionError};
+use crate::{Backend, DepthMap, DepthSource, Detection, MaskSource, Perception, PerceptionError};
 use dtr1_rle::Rle;
 use image::RgbImage;
 use serde::Deserialize;
@@ -73,7 +73,7 @@ pub fn read_detections(
                     .unwrap_or_else(|| format!("category_{}", r.category_id)),
                 score: r.score,
                 mask: r.segmentation,
-                mask_source: "import".into(),
+                mask_source: MaskSource::Import,
             })
             .collect())
     } else {
@@ -109,7 +109,7 @@ pub fn read_detections(
                 label: a.class_name,
                 score,
                 mask: a.segmentation,
-                mask_source: "import".into(),
+                mask_source: MaskSource::Import,
             });
         }
         Ok(out)
@@ -232,7 +232,7 @@ impl Backend for Import {
             .transpose()?;
         Ok(Perception {
             detections,
-            depth_source: depth.as_ref().map(|_| "import".into()),
+            depth_source: depth.as_ref().map(|_| DepthSource::Import),
             depth,
         })
     }

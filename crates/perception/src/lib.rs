@@ -16,6 +16,7 @@
 pub mod annotations;
 pub mod builder;
 pub mod color;
+mod error;
 pub mod eval;
 pub mod events;
 pub mod import;
@@ -32,8 +33,9 @@ pub mod video;
 pub mod video_eval;
 
 use dtr1_rle::Rle;
+pub use dtr1_twin::{DepthSource, MaskSource};
+pub use error::{PerceptionError, Size};
 use image::RgbImage;
-use thiserror::Error;
 
 /// One detected object.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,8 +46,8 @@ pub struct Detection {
     pub score: f64,
     /// Instance mask of the whole image.
     pub mask: Rle,
-    /// Where the mask came from (`model`, `refined`, `box`, `import`, …).
-    pub mask_source: String,
+    /// Where the mask came from.
+    pub mask_source: MaskSource,
 }
 
 /// Relative depth per pixel, row-major, smaller = nearer.
@@ -66,8 +68,8 @@ pub struct Perception {
     pub detections: Vec<Detection>,
     /// Depth, when the backend estimates it.
     pub depth: Option<DepthMap>,
-    /// Where the depth came from (`import`, `ground_plane`, …).
-    pub depth_source: Option<String>,
+    /// Where the depth came from.
+    pub depth_source: Option<DepthSource>,
 }
 
 /// A perception backend: detects and segments objects (and may estimate depth).
@@ -81,8 +83,10 @@ pub trait Backend {
 /// A depth estimator: relative depth per pixel (smaller = nearer) for an image, given what
 /// the object backend found (geometric estimators use the objects' contact points).
 pub trait DepthEstimator {
-    /// Short name, recorded in the objects' `depth_source` attribute.
+    /// Short name, for messages.
     fn name(&self) -> &str;
+    /// Where its depth comes from, recorded in the twin's `depth_source`.
+    fn source(&self) -> DepthSource;
     /// The depth map of `image`, `width × height`, finite.
     fn estimate(&self, image: &RgbImage, found: &Perception) -> Result<DepthMap, PerceptionError>;
 }
@@ -100,80 +104,4 @@ pub trait Describer {
         det: &Detection,
         depth: Option<&DepthMap>,
     ) -> Result<Vec<(String, String)>, PerceptionError>;
-}
-
-/// Why perception failed.
-#[derive(Debug, Error)]
-pub enum PerceptionError {
-    /// A file could not be read.
-    #[error("{path}: {message}")]
-    File {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// Input that does not fit the image or makes no sense.
-    #[error("{0}")]
-    Invalid(String),
-    /// The configuration names a backend that does not exist.
-    #[error("unknown backend `{0}` (known: pixels, annotations, import, onnx, photo)")]
-    UnknownBackend(String),
-    /// The configuration names a describer that does not exist.
-    #[error("unknown describer `{0}` (known: pixels)")]
-    UnknownDescriber(String),
-    /// The chosen backend's section is absent from the configuration.
-    #[error("backend `{backend}` needs the [{section}] section of the configuration")]
-    MissingSection {
-        /// The configured backend.
-        backend: String,
-        /// The section it needs.
-        section: &'static str,
-    },
-    /// A setting the chosen backend or depth source needs is absent.
-    #[error("{choice} needs `{key}` in the [{section}] section")]
-    MissingSetting {
-        /// The choice that needs it, as written in the configuration.
-        choice: &'static str,
-        /// The missing key.
-        key: &'static str,
-        /// Its section.
-        section: &'static str,
-    },
-    /// Perceiving or measuring one frame of a video failed.
-    #[error("frame {frame}: {source}")]
-    Frame {
-        /// Frame index.
-        frame: u64,
-        /// What failed.
-        #[source]
-        source: Box<PerceptionError>,
-    },
-    /// A mask operation (encoding, IoU) failed.
-    #[error("{context}: {source}")]
-    Mask {
-        /// Where: the frame, the backend or the operation.
-        context: String,
-        /// The mask error.
-        #[source]
-        source: dtr1_rle::RleError,
-    },
-    /// A dataset or ground-truth file could not be read.
-    #[error("{0}")]
-    Data(#[source] dtr1_data::DataError),
-    /// The twin built from the detections fails validation.
-    #[error("built {what} is invalid: {source}")]
-    InvalidTwin {
-        /// `twin` or `video twin`.
-        what: &'static str,
-        /// The problems.
-        #[source]
-        source: dtr1_twin::ValidationErrors,
-    },
-    /// A perception configuration does not parse.
-    #[error("perception config: {0}")]
-    ConfigSyntax(#[source] toml::de::Error),
-    /// The photo backend's models failed.
-    #[error("photo backend: {0}")]
-    Photo(#[source] dtr1_tfjs::error::Error),
 }

@@ -21,17 +21,16 @@
 //!
 //! Missing libraries, outputs of the wrong shape and non-finite outputs are errors.
 
-use crate::{Backend, DepthEstimator, DepthMap, Detection, Perception, PerceptionError};
+use crate::{
+    Backend, DepthEstimator, DepthMap, DepthSource, Detection, MaskSource, Perception,
+    PerceptionError,
+};
 use dtr1_rle::Rle;
 use image::{imageops, Rgb, RgbImage};
 use ort::session::Session;
 use ort::value::{Tensor, ValueType};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-
-fn invalid(m: impl Into<String>) -> PerceptionError {
-    PerceptionError::Invalid(m.into())
-}
 
 fn model_err(path: &Path, m: impl Into<String>) -> PerceptionError {
     PerceptionError::File {
@@ -89,13 +88,10 @@ pub fn find_runtime_from(explicit: Option<PathBuf>) -> Result<PathBuf, Perceptio
         roots.extend(cwd.ancestors().take(2).map(Path::to_path_buf));
     }
     roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."));
-    roots.iter().find_map(|r| venv_runtime(r)).ok_or_else(|| {
-        invalid(
-            "ONNX Runtime not found: no libonnxruntime.so in .venv/lib/python3*/site-packages/\
-             onnxruntime/capi/ (run scripts/setup.sh, which installs the onnxruntime wheel) \
-             and ORT_DYLIB_PATH is not set",
-        )
-    })
+    roots
+        .iter()
+        .find_map(|r| venv_runtime(r))
+        .ok_or(PerceptionError::OnnxRuntimeNotFound)
 }
 
 static RUNTIME: OnceLock<Result<PathBuf, String>> = OnceLock::new();
@@ -118,7 +114,7 @@ pub fn init_runtime(path: Option<&Path>) -> Result<PathBuf, PerceptionError> {
             .map_err(|e| format!("{shown}: {e}"))?;
         Ok(p)
     });
-    r.clone().map_err(invalid)
+    r.clone().map_err(PerceptionError::OnnxRuntimeLoad)
 }
 
 fn open_session(model: &Path) -> Result<Session, PerceptionError> {
@@ -347,20 +343,27 @@ pub fn postprocess_seg(
 ) -> Result<Vec<Detection>, PerceptionError> {
     let (s1, protos) = out1;
     let [1, nm, mh, mw] = *s1 else {
-        return Err(invalid(format!(
-            "output1 has shape {s1:?}; [1, nm, mh, mw] prototypes are expected"
-        )));
+        return Err(PerceptionError::ModelOutput {
+            output: "output1",
+            shape: s1.to_vec(),
+            expected: "[1, nm, mh, mw] prototypes",
+        });
     };
     let (s0, pred) = out0;
     let [1, c, n] = *s0 else {
-        return Err(invalid(format!(
-            "output0 has shape {s0:?}; [1, 4 + classes + {nm}, anchors] is expected"
-        )));
+        return Err(PerceptionError::ModelOutput {
+            output: "output0",
+            shape: s0.to_vec(),
+            expected: "[1, 4 + classes + nm, anchors]",
+        });
     };
     if nm <= 0 || mh <= 0 || mw <= 0 || c <= 4 + nm || n < 0 {
-        return Err(invalid(format!(
-            "output0 {s0:?} and output1 {s1:?} do not fit the YOLOv8-seg layout"
-        )));
+        return Err(PerceptionError::ModelOutput {
+            output: "output0",
+            shape: s0.to_vec(),
+            expected: "[1, 4 + classes + nm, anchors] with classes > 0, beside output1's \
+                       [1, nm, mh, mw] with positive sizes (the YOLOv8-seg layout)",
+        });
     }
     let (nm, mh, mw, c, n) = (
         nm as usize,
@@ -370,7 +373,11 @@ pub fn postprocess_seg(
         n as usize,
     );
     if pred.len() != c * n || protos.len() != nm * mh * mw {
-        return Err(invalid("output sizes do not match their shapes"));
+        return Err(PerceptionError::CountMismatch {
+            what: "values of output0 and output1 (their shapes' products)",
+            got: pred.len() + protos.len(),
+            expected: c * n + nm * mh * mw,
+        });
     }
     let nc = c - 4 - nm;
     let at = |row: usize, k: usize| pred[row * n + k];
@@ -454,7 +461,7 @@ pub fn postprocess_seg(
                 .unwrap_or_else(|| format!("class_{cls}")),
             score: f64::from(score).clamp(0.0, 1.0),
             mask,
-            mask_source: "model".into(),
+            mask_source: MaskSource::Model,
         });
     }
     Ok(out)
@@ -525,7 +532,7 @@ impl Backend for OnnxSegmenter {
     fn perceive(&self, image: &RgbImage) -> Result<Perception, PerceptionError> {
         let (w, h) = image.dimensions();
         if w == 0 || h == 0 {
-            return Err(invalid("the image is empty"));
+            return Err(PerceptionError::Empty("the image is empty"));
         }
         let lb = Letterbox::new(w, h, self.size);
         let [ih, iw] = self.size;
@@ -593,18 +600,24 @@ pub fn postprocess_depth(
     let (oh, ow) = match *shape {
         [1, oh, ow] | [1, 1, oh, ow] if oh > 0 && ow > 0 => (oh as usize, ow as usize),
         _ => {
-            return Err(invalid(format!(
-                "depth output has shape {shape:?}; [1, H, W] or [1, 1, H, W] is expected"
-            )))
+            return Err(PerceptionError::ModelOutput {
+                output: "depth output",
+                shape: shape.to_vec(),
+                expected: "[1, H, W] or [1, 1, H, W]",
+            })
         }
     };
     if values.len() != oh * ow {
-        return Err(invalid("depth output size does not match its shape"));
+        return Err(PerceptionError::CountMismatch {
+            what: "values of the depth output (its shape's product)",
+            got: values.len(),
+            expected: oh * ow,
+        });
     }
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(invalid(format!(
-            "depth output has a non-finite value at index {i}"
-        )));
+        return Err(PerceptionError::NonFinite {
+            what: format!("depth output value at index {i}"),
+        });
     }
     let mut out = Vec::with_capacity((w * h) as usize);
     for y in 0..h {
@@ -658,7 +671,7 @@ impl OnnxDepth {
     pub fn depth(&self, image: &RgbImage) -> Result<DepthMap, PerceptionError> {
         let (w, h) = image.dimensions();
         if w == 0 || h == 0 {
-            return Err(invalid("the image is empty"));
+            return Err(PerceptionError::Empty("the image is empty"));
         }
         let [ih, iw] = self.size;
         let resized = imageops::resize(image, iw, ih, imageops::FilterType::Triangle);
@@ -679,6 +692,10 @@ impl OnnxDepth {
 impl DepthEstimator for OnnxDepth {
     fn name(&self) -> &str {
         "onnx"
+    }
+
+    fn source(&self) -> DepthSource {
+        DepthSource::Model
     }
 
     fn estimate(&self, image: &RgbImage, _found: &Perception) -> Result<DepthMap, PerceptionError> {
@@ -722,7 +739,11 @@ impl OnnxSection {
         };
         if let Some(c) = self.confidence {
             if !(0.0..=1.0).contains(&c) {
-                return Err(invalid(format!("[onnx] confidence {c} is outside [0, 1]")));
+                return Err(PerceptionError::OutOfRange {
+                    what: "[onnx] confidence".into(),
+                    value: f64::from(c),
+                    range: "[0, 1]",
+                });
             }
             cfg.confidence = c;
         }

@@ -5,7 +5,7 @@
 use dtr1_twin::ImageTwin;
 use image::{Rgb, RgbImage};
 
-use crate::PerceptionError;
+use crate::{PerceptionError, Size};
 
 /// Distinct tints, cycled by object.
 const TINTS: [[u8; 3]; 10] = [
@@ -53,20 +53,23 @@ pub fn text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32) {
 pub fn draw(image: &RgbImage, twin: &ImageTwin) -> Result<RgbImage, PerceptionError> {
     let (w, h) = image.dimensions();
     if (twin.width, twin.height) != (w, h) {
-        return Err(PerceptionError::Invalid(format!(
-            "the twin is {}x{} but the image is {w}x{h}",
-            twin.width, twin.height
-        )));
+        return Err(PerceptionError::SizeMismatch {
+            what: "the twin".into(),
+            size: Size::new(twin.width, twin.height),
+            other: "the image",
+            expected: Size::new(w, h),
+        });
     }
     let mut img = image.clone();
     for (k, o) in twin.objects.iter().enumerate() {
         let Some(mask) = &o.mask else { continue };
         if mask.size() != [h, w] {
-            return Err(PerceptionError::Invalid(format!(
-                "object {}: mask size {:?} is outside the {w}x{h} frame",
-                o.id,
-                mask.size()
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("object {}'s mask", o.id),
+                size: Size::of_mask(mask),
+                other: "the image",
+                expected: Size::new(w, h),
+            });
         }
         let tint = TINTS[k % TINTS.len()];
         let dense = mask.decode_row_major();

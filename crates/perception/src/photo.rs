@@ -28,7 +28,9 @@
 use crate::pixels::GroundPlaneDepth;
 use crate::refine::{refine_in_box, RefineConfig};
 use crate::stereo::{depth_from_pair, SgmConfig};
-use crate::{Backend, DepthEstimator, Detection, Perception, PerceptionError};
+use crate::{
+    Backend, DepthEstimator, DepthSource, Detection, MaskSource, Perception, PerceptionError, Size,
+};
 use dtr1_rle::Rle;
 use dtr1_tfjs::nanodet::NanoDet;
 use dtr1_tfjs::segment::PersonSegmenter;
@@ -111,10 +113,16 @@ impl Photo {
             }
         }
         if !(0.0..=1.0).contains(&cfg.min_score) || !(0.0..1.0).contains(&cfg.horizon) {
-            return Err(PerceptionError::Invalid(format!(
-                "[photo] min_score {} must be in [0, 1] and horizon {} in [0, 1)",
-                cfg.min_score, cfg.horizon
-            )));
+            let (what, value, range) = if (0.0..=1.0).contains(&cfg.min_score) {
+                ("[photo] horizon", cfg.horizon, "[0, 1)")
+            } else {
+                ("[photo] min_score", cfg.min_score, "[0, 1]")
+            };
+            return Err(PerceptionError::OutOfRange {
+                what: what.into(),
+                value: f64::from(value),
+                range,
+            });
         }
         let detector =
             NanoDet::load(&cfg.models).map_err(|e| model_err("nanodet.json", e.to_string()))?;
@@ -133,27 +141,28 @@ impl Photo {
         })
     }
 
-    /// Depth of `image` and its source name: SGM on the stereo pair, or the ground-plane
+    /// Depth of `image` and its source: SGM on the stereo pair, or the ground-plane
     /// prior over what was found.
     fn depth(
         &self,
         image: &RgbImage,
         found: &Perception,
-    ) -> Result<(crate::DepthMap, &'static str), PerceptionError> {
+    ) -> Result<(crate::DepthMap, DepthSource), PerceptionError> {
         if let Some(right) = &self.right {
             if right.dimensions() != image.dimensions() {
-                return Err(PerceptionError::Invalid(format!(
-                    "stereo right view {} is {}x{} but the image is {}x{}",
-                    self.cfg
-                        .stereo_right
-                        .as_deref()
-                        .unwrap_or(Path::new("?"))
-                        .display(),
-                    right.width(),
-                    right.height(),
-                    image.width(),
-                    image.height()
-                )));
+                return Err(PerceptionError::SizeMismatch {
+                    what: format!(
+                        "stereo right view {}",
+                        self.cfg
+                            .stereo_right
+                            .as_deref()
+                            .unwrap_or(Path::new("?"))
+                            .display()
+                    ),
+                    size: Size::new(right.width(), right.height()),
+                    other: "the image",
+                    expected: Size::new(image.width(), image.height()),
+                });
             }
             let work = image.width().min(self.cfg.stereo_max_width.max(16));
             let max_disparity = match self.cfg.max_disparity {
@@ -164,12 +173,15 @@ impl Photo {
                 max_disparity,
                 ..Default::default()
             };
-            return Ok((depth_from_pair(image, right, &sgm, work)?, "stereo"));
+            return Ok((
+                depth_from_pair(image, right, &sgm, work)?,
+                DepthSource::Stereo,
+            ));
         }
         let gp = GroundPlaneDepth {
             horizon: self.cfg.horizon,
         };
-        Ok((gp.estimate(image, found)?, "ground_plane"))
+        Ok((gp.estimate(image, found)?, gp.source()))
     }
 }
 
@@ -219,13 +231,13 @@ impl Backend for Photo {
                     .collect();
                 let area = m.iter().filter(|&&v| v != 0).count();
                 if area as f64 >= MIN_PERSON_FILL * box_area as f64 {
-                    mask = Some((m, "model"));
+                    mask = Some((m, MaskSource::Model));
                 }
             }
             if mask.is_none() {
-                mask = refine_in_box(image, d.bbox, &self.refine).map(|m| (m, "refined"));
+                mask = refine_in_box(image, d.bbox, &self.refine).map(|m| (m, MaskSource::Refined));
             }
-            let (dense, source) = mask.unwrap_or((inside, "box"));
+            let (dense, source) = mask.unwrap_or((inside, MaskSource::Box));
             let rle =
                 Rle::encode_row_major(h, w, &dense).map_err(|source| PerceptionError::Mask {
                     context: "mask encoding".into(),
@@ -235,7 +247,7 @@ impl Backend for Photo {
                 label: d.label.to_string(),
                 score: f64::from(d.score).clamp(0.0, 1.0),
                 mask: rle,
-                mask_source: source.into(),
+                mask_source: source,
             });
         }
         let mut p = Perception {
@@ -245,7 +257,7 @@ impl Backend for Photo {
         };
         let (depth, source) = self.depth(image, &p)?;
         p.depth = Some(depth);
-        p.depth_source = Some(source.into());
+        p.depth_source = Some(source);
         Ok(p)
     }
 }

@@ -37,7 +37,7 @@ use crate::annotations::{AnnotationFormat, Annotations};
 use crate::builder::{build_described, BuildConfig};
 use crate::import::Import;
 use crate::pixels::{GroundPlaneDepth, Pixels, PixelsConfig, PixelsDescriber};
-use crate::{Backend, DepthEstimator, Describer, Perception, PerceptionError};
+use crate::{Backend, DepthEstimator, DepthSource, Describer, Perception, PerceptionError};
 use dtr1_twin::ImageTwin;
 use image::RgbImage;
 use serde::Deserialize;
@@ -242,6 +242,10 @@ impl DepthEstimator for FileDepth {
         "import"
     }
 
+    fn source(&self) -> DepthSource {
+        DepthSource::Import
+    }
+
     fn estimate(
         &self,
         image: &RgbImage,
@@ -351,7 +355,7 @@ impl Pipeline {
             p.depth_source = None;
         } else if let Some(est) = &self.depth {
             p.depth = Some(est.estimate(image, &p)?);
-            p.depth_source = Some(est.name().to_string());
+            p.depth_source = Some(est.source());
         }
         Ok(p)
     }

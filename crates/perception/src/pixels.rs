@@ -24,7 +24,10 @@
 //!    background pixels get the ground's depth by row, the sky the far end.
 
 use crate::shapes::{aspect, Camera, Placement, SHAPES, SIZES};
-use crate::{Backend, DepthEstimator, DepthMap, Describer, Detection, Perception, PerceptionError};
+use crate::{
+    Backend, DepthEstimator, DepthMap, DepthSource, Describer, Detection, MaskSource, Perception,
+    PerceptionError, Size,
+};
 use dtr1_rle::Rle;
 use image::RgbImage;
 use serde::Deserialize;
@@ -60,16 +63,18 @@ impl Default for PixelsConfig {
 impl PixelsConfig {
     fn check(&self) -> Result<(), PerceptionError> {
         if !(self.horizon > 0.0 && self.horizon < 1.0) {
-            return Err(PerceptionError::Invalid(format!(
-                "pixels: horizon {} must be within (0, 1)",
-                self.horizon
-            )));
+            return Err(PerceptionError::OutOfRange {
+                what: "pixels: horizon".into(),
+                value: f64::from(self.horizon),
+                range: "(0, 1)",
+            });
         }
         if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
-            return Err(PerceptionError::Invalid(format!(
-                "pixels: tolerance {} must be a finite number >= 0",
-                self.tolerance
-            )));
+            return Err(PerceptionError::OutOfRange {
+                what: "pixels: tolerance".into(),
+                value: f64::from(self.tolerance),
+                range: "[0, ∞)",
+            });
         }
         Ok(())
     }
@@ -675,9 +680,11 @@ impl Pixels {
     pub fn find(&self, image: &RgbImage) -> Result<Found, PerceptionError> {
         let (w, h) = (image.width() as usize, image.height() as usize);
         if w < 32 || h < 32 {
-            return Err(PerceptionError::Invalid(format!(
-                "pixels: the image is {w}x{h}; at least 32x32 is needed"
-            )));
+            return Err(PerceptionError::TooSmall {
+                what: "pixels: the image",
+                size: Size::new(w as u32, h as u32),
+                min: Size::new(32, 32),
+            });
         }
         let class = classify(image, &self.cfg, &self.hues);
         let (mut label, count) = instances(&class, w, h, &self.cfg);
@@ -829,7 +836,7 @@ impl Pixels {
                 label: SHAPES[f.place.shape].to_string(),
                 score: f64::from(f.quality.clamp(0.3, 1.0)),
                 mask,
-                mask_source: "pixels".into(),
+                mask_source: MaskSource::Pixels,
             });
             found.colors.push(dtr1_data::scene::COLORS[colour].0);
             found.sizes.push(SIZES[f.place.size].0);
@@ -985,7 +992,7 @@ impl Backend for Pixels {
         Ok(Perception {
             detections: found.detections,
             depth: Some(depth),
-            depth_source: Some("ground_plane".into()),
+            depth_source: Some(DepthSource::GroundPlane),
         })
     }
 }
@@ -1004,17 +1011,22 @@ impl DepthEstimator for GroundPlaneDepth {
         "ground_plane"
     }
 
+    fn source(&self) -> DepthSource {
+        DepthSource::GroundPlane
+    }
+
     fn estimate(&self, image: &RgbImage, found: &Perception) -> Result<DepthMap, PerceptionError> {
         let (w, h) = image.dimensions();
         let cam = Camera::new(h, self.horizon);
         let mut values = ground_depth(w, h, &cam);
         for d in &found.detections {
             if d.mask.size() != [h, w] {
-                return Err(PerceptionError::Invalid(format!(
-                    "{}: mask size {:?} but the image is {w}x{h}",
-                    d.label,
-                    d.mask.size()
-                )));
+                return Err(PerceptionError::SizeMismatch {
+                    what: format!("{}'s mask", d.label),
+                    size: Size::of_mask(&d.mask),
+                    other: "the image",
+                    expected: Size::new(w, h),
+                });
             }
             let dense = d.mask.decode_row_major();
             let Some(last) = dense.iter().rposition(|&m| m != 0) else {
@@ -1069,11 +1081,12 @@ impl Describer for PixelsDescriber {
     ) -> Result<Vec<(String, String)>, PerceptionError> {
         let (w, h) = image.dimensions();
         if det.mask.size() != [h, w] {
-            return Err(PerceptionError::Invalid(format!(
-                "{}: mask size {:?} but the image is {w}x{h}",
-                det.label,
-                det.mask.size()
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("{}'s mask", det.label),
+                size: Size::of_mask(&det.mask),
+                other: "the image",
+                expected: Size::new(w, h),
+            });
         }
         let mut votes = [0usize; 8];
         let (mut x0, mut x1, mut y0, mut y1) = (u32::MAX, 0, u32::MAX, 0);

@@ -14,7 +14,7 @@
 //! (smaller = nearer), since neither the baseline nor the focal length is known.
 //! [`score`] compares a disparity map with ground truth (bad-pixel rates and end-point error).
 
-use crate::{DepthMap, PerceptionError};
+use crate::{DepthMap, PerceptionError, Size};
 use image::{imageops, GrayImage, RgbImage};
 use std::io::Read;
 use std::path::Path;
@@ -164,25 +164,28 @@ pub fn sgm(
     cfg: &SgmConfig,
 ) -> Result<Disparity, PerceptionError> {
     if left.dimensions() != right.dimensions() {
-        return Err(PerceptionError::Invalid(format!(
-            "stereo pair: left is {}x{} but right is {}x{}",
-            left.width(),
-            left.height(),
-            right.width(),
-            right.height()
-        )));
+        return Err(PerceptionError::SizeMismatch {
+            what: "the stereo pair's right view".into(),
+            size: Size::new(right.width(), right.height()),
+            other: "the left view",
+            expected: Size::new(left.width(), left.height()),
+        });
     }
     let (w, h) = (left.width() as usize, left.height() as usize);
     let nd = cfg.max_disparity;
     if !(2..=1024).contains(&nd) {
-        return Err(PerceptionError::Invalid(format!(
-            "stereo: max_disparity {nd} must be in 2..=1024"
-        )));
+        return Err(PerceptionError::OutOfRange {
+            what: "stereo max_disparity".into(),
+            value: nd as f64,
+            range: "2..=1024",
+        });
     }
     if w < 2 || h < 2 {
-        return Err(PerceptionError::Invalid(format!(
-            "stereo pair of {w}x{h} is too small"
-        )));
+        return Err(PerceptionError::TooSmall {
+            what: "the stereo pair",
+            size: Size::new(w as u32, h as u32),
+            min: Size::new(2, 2),
+        });
     }
     let (cl, cr) = (census(left), census(right));
     // Matching cost per pixel and disparity; disparities that fall off the right image's left
@@ -442,13 +445,11 @@ pub struct StereoScore {
 /// pixel counts.
 pub fn score(est: &Disparity, truth: &[f32]) -> Result<StereoScore, PerceptionError> {
     if truth.len() != est.values.len() {
-        return Err(PerceptionError::Invalid(format!(
-            "ground truth has {} values but the disparity map {}x{} has {}",
-            truth.len(),
-            est.width,
-            est.height,
-            est.values.len()
-        )));
+        return Err(PerceptionError::CountMismatch {
+            what: "ground-truth disparities (one per pixel of the estimate)",
+            got: truth.len(),
+            expected: est.values.len(),
+        });
     }
     let filled = est.filled();
     let (mut n, mut b1, mut b2, mut b4, mut sum, mut dense) = (0usize, 0, 0, 0, 0f64, 0);
@@ -465,8 +466,8 @@ pub fn score(est: &Disparity, truth: &[f32]) -> Result<StereoScore, PerceptionEr
         dense += usize::from(raw.is_finite());
     }
     if n == 0 {
-        return Err(PerceptionError::Invalid(
-            "ground truth has no known disparity".into(),
+        return Err(PerceptionError::Empty(
+            "ground truth has no known disparity",
         ));
     }
     let f = |k: usize| k as f64 / n as f64;

@@ -17,7 +17,7 @@
 //! says it should be. [`build_twin`] turns the tracks into a [`VideoTwin`] with motion and
 //! the events of [`crate::events`].
 
-use crate::{color, events, DepthMap, Detection, PerceptionError};
+use crate::{color, events, DepthMap, Detection, PerceptionError, Size};
 use dtr1_rle::Rle;
 use dtr1_twin::{
     mask_bbox, validate, Attributes, Bbox, DepthStats, FrameObject, Mode, Motion, PathPoint, Track,
@@ -55,11 +55,12 @@ impl FrameDetection {
     ) -> Result<FrameDetection, PerceptionError> {
         let (w, h) = frame.dimensions();
         if det.mask.size() != [h, w] {
-            return Err(PerceptionError::Invalid(format!(
-                "detection {}: mask size {:?} but the frame is {w}x{h}",
-                det.label,
-                det.mask.size()
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("detection {}'s mask", det.label),
+                size: Size::of_mask(&det.mask),
+                other: "the frame",
+                expected: Size::new(w, h),
+            });
         }
         let dense = det.mask.decode_row_major();
         let mut sum = [0f64; 3];
@@ -76,10 +77,12 @@ impl FrameDetection {
         let depth = match depth {
             Some(d) => {
                 if (d.width, d.height) != (w, h) {
-                    return Err(PerceptionError::Invalid(format!(
-                        "depth map is {}x{} but the frame is {w}x{h}",
-                        d.width, d.height
-                    )));
+                    return Err(PerceptionError::SizeMismatch {
+                        what: "depth map".into(),
+                        size: Size::new(d.width, d.height),
+                        other: "the frame",
+                        expected: Size::new(w, h),
+                    });
                 }
                 depth_stats(&dense, d)?
             }
@@ -91,7 +94,7 @@ impl FrameDetection {
             mask: det.mask.clone(),
             lab: (n > 0).then(|| sum.map(|s| s / n as f64)),
             depth,
-            mask_source: crate::builder::mask_source(&det.mask_source),
+            mask_source: Some(det.mask_source),
         })
     }
 }
@@ -102,9 +105,9 @@ fn depth_stats(dense: &[u8], d: &DepthMap) -> Result<Option<DepthStats>, Percept
     for (&m, &v) in dense.iter().zip(&d.values) {
         if m != 0 {
             if !v.is_finite() {
-                return Err(PerceptionError::Invalid(
-                    "depth map has a non-finite value under a mask".into(),
-                ));
+                return Err(PerceptionError::NonFinite {
+                    what: "depth under a mask".into(),
+                });
             }
             let v = f64::from(v);
             sum += v;
@@ -288,18 +291,21 @@ impl Tracker {
             match self.size {
                 None => self.size = Some(size),
                 Some(s) if s != size => {
-                    return Err(PerceptionError::Invalid(format!(
-                    "frame {f}, detection {i} ({}): mask size {size:?} but earlier masks are {s:?}",
-                    d.label
-                )))
+                    return Err(PerceptionError::SizeMismatch {
+                        what: format!("frame {f}, detection {i} ({})'s mask", d.label),
+                        size: Size::from_mask_size(size),
+                        other: "each earlier mask",
+                        expected: Size::from_mask_size(s),
+                    })
                 }
                 Some(_) => {}
             }
             if !(0.0..=1.0).contains(&d.score) {
-                return Err(PerceptionError::Invalid(format!(
-                    "frame {f}, detection {i} ({}): score {} is outside [0, 1]",
-                    d.label, d.score
-                )));
+                return Err(PerceptionError::OutOfRange {
+                    what: format!("frame {f}, detection {i} ({}): score", d.label),
+                    value: d.score,
+                    range: "[0, 1]",
+                });
             }
         }
         // Close tracks unseen for too long.
@@ -520,11 +526,12 @@ pub fn build_twin(
     let mut out = Vec::new();
     for t in tracks {
         if let Some(o) = t.frames.values().find(|o| o.mask.size() != [height, width]) {
-            return Err(PerceptionError::Invalid(format!(
-                "track {}: mask size {:?} but the video is {width}x{height}",
-                t.id,
-                o.mask.size()
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("track {}'s mask", t.id),
+                size: Size::of_mask(&o.mask),
+                other: "the video",
+                expected: Size::new(width, height),
+            });
         }
         let per: BTreeMap<u32, FrameObject> = t
             .frames

@@ -8,7 +8,7 @@
 
 use crate::events::EventConfig;
 use crate::track::{self, FrameDetection, Tracker, TrackerConfig};
-use crate::{Backend, PerceptionError};
+use crate::{Backend, MaskSource, PerceptionError, Size};
 use dtr1_twin::VideoTwin;
 use image::RgbImage;
 use std::path::{Path, PathBuf};
@@ -146,9 +146,11 @@ impl FrameSource for ImageSequence {
 pub fn open(path: &Path, fps: Option<f64>) -> Result<Box<dyn FrameSource>, PerceptionError> {
     if let Some(f) = fps {
         if !(f.is_finite() && f > 0.0) {
-            return Err(PerceptionError::Invalid(format!(
-                "frame rate {f} must be a positive number"
-            )));
+            return Err(PerceptionError::OutOfRange {
+                what: "frame rate".into(),
+                value: f,
+                range: "(0, ∞)",
+            });
         }
     }
     if path.is_dir() {
@@ -345,11 +347,12 @@ pub fn perceive(
             break;
         };
         if frame.dimensions() != (w, h) {
-            return Err(PerceptionError::Invalid(format!(
-                "frame {f} is {}x{} but the video is {w}x{h}",
-                frame.width(),
-                frame.height()
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("frame {f}"),
+                size: Size::new(frame.width(), frame.height()),
+                other: "the video",
+                expected: Size::new(w, h),
+            });
         }
         let p = backend
             .perceive(&frame)
@@ -374,7 +377,7 @@ pub fn perceive(
         progress(f);
     }
     if f == 0 {
-        return Err(PerceptionError::Invalid("the video has no frames".into()));
+        return Err(PerceptionError::Empty("the video has no frames"));
     }
     let tracks = tracker.finish();
     let fps = source.fps().unwrap_or(DEFAULT_FPS);
@@ -399,7 +402,7 @@ pub fn detections_from_twin(
                 label: t.label.clone(),
                 score: t.score.unwrap_or(1.0),
                 mask: m.clone(),
-                mask_source: "annotation".into(),
+                mask_source: MaskSource::Annotation,
             };
             let mut fd = FrameDetection::measure(&det, frame, None)?;
             fd.depth = t.frames[&f].depth;
@@ -439,20 +442,19 @@ pub fn contact_sheet(
 ) -> Result<RgbImage, PerceptionError> {
     let (w, h) = (twin.width, twin.height);
     if frames.is_empty() {
-        return Err(PerceptionError::Invalid(
-            "a contact sheet needs frames".into(),
-        ));
+        return Err(PerceptionError::Empty("a contact sheet needs frames"));
     }
     let cols = cols.clamp(1, frames.len() as u32);
     let rows = (frames.len() as u32).div_ceil(cols);
     let mut sheet = RgbImage::from_pixel(w * cols, h * rows, image::Rgb([255, 255, 255]));
     for (k, (f, img)) in frames.iter().enumerate() {
         if img.dimensions() != (w, h) {
-            return Err(PerceptionError::Invalid(format!(
-                "frame {f} is {}x{} but the twin is {w}x{h}",
-                img.width(),
-                img.height()
-            )));
+            return Err(PerceptionError::SizeMismatch {
+                what: format!("frame {f}"),
+                size: Size::new(img.width(), img.height()),
+                other: "the twin",
+                expected: Size::new(w, h),
+            });
         }
         let mut pic = img.clone();
         let mut labels = Vec::new();
@@ -461,11 +463,12 @@ pub fn contact_sheet(
                 continue;
             };
             if m.size() != [h, w] {
-                return Err(PerceptionError::Invalid(format!(
-                    "track {} frame {f}: mask size {:?} but the twin is {w}x{h}",
-                    t.id,
-                    m.size()
-                )));
+                return Err(PerceptionError::SizeMismatch {
+                    what: format!("track {} frame {f}'s mask", t.id),
+                    size: Size::of_mask(m),
+                    other: "the twin",
+                    expected: Size::new(w, h),
+                });
             }
             let tint = TRACK_TINTS[(t.id as usize).wrapping_sub(1) % TRACK_TINTS.len()];
             let dense = m.decode_row_major();

@@ -13,7 +13,7 @@
 //!   then matched with [`events::match_events`] within `tolerance` frames.
 
 use crate::events::{self, EventCounts};
-use crate::PerceptionError;
+use crate::{PerceptionError, Size};
 use dtr1_twin::{EventKind, VideoTwin};
 use pathfinding::kuhn_munkres::kuhn_munkres;
 use pathfinding::matrix::Matrix;
@@ -91,10 +91,19 @@ pub fn evaluate(
     tolerance: u32,
 ) -> Result<VideoScore, PerceptionError> {
     if (built.width, built.height, built.frames) != (truth.width, truth.height, truth.frames) {
-        return Err(PerceptionError::Invalid(format!(
-            "built twin is {}x{} with {} frames but the truth is {}x{} with {} frames",
-            built.width, built.height, built.frames, truth.width, truth.height, truth.frames
-        )));
+        return Err(PerceptionError::SizeMismatch {
+            what: format!("the built twin ({} frames)", built.frames),
+            size: Size::new(built.width, built.height),
+            other: "the truth",
+            expected: Size::new(truth.width, truth.height),
+        });
+    }
+    if built.frames != truth.frames {
+        return Err(PerceptionError::CountMismatch {
+            what: "frames of the built twin",
+            got: built.frames as usize,
+            expected: truth.frames as usize,
+        });
     }
     let mut s = VideoScore {
         true_tracks: truth.tracks.len(),

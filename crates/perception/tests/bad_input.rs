@@ -32,10 +32,7 @@ fn pixels_rejects_tiny_images_and_bad_options() {
         PerceptionConfig::from_toml("backend = \"pixels\"\n[pixels]\ntolerance = -1.0\n")
             .and_then(|c| Pipeline::from_config(&c).map(|_| ())),
     );
-    assert!(
-        e.contains("tolerance -1 must be a finite number >= 0"),
-        "{e}"
-    );
+    assert!(e.contains("pixels: tolerance -1 is outside [0, ∞)"), "{e}");
     let e = err(PerceptionConfig::from_toml(
         "backend = \"pixels\"\nsurprise = 1\n",
     ));
@@ -62,14 +59,17 @@ fn annotations_reject_other_sizes_and_masks_outside_the_frame() {
     let a = Annotations::from_twin(&scene.twin(6), "twinbench");
     let e = err(a.perceive(&RgbImage::new(200, 100)));
     assert!(
-        e.contains("annotations are for a 480x320 image but the image is 200x100"),
+        e.contains("annotations is 480x320 but the image given is 200x100"),
         "{e}"
     );
     // A twin whose mask belongs to a smaller frame.
     let mut t = scene.twin(6);
     t.objects[0].mask = Some(dtr1_rle::Rle::from_bbox([0.0, 0.0, 5.0, 5.0], 100, 100).unwrap());
     let e = err(Annotations::from_twin(&t, "twinbench").perceive(&scene.image));
-    assert!(e.contains("is outside the 480x320 frame"), "{e}");
+    assert!(
+        e.contains("'s mask is 100x100 but the image is 480x320"),
+        "{e}"
+    );
     // ReasonSeg polygons outside the picture.
     let js = tmp("rs.json");
     std::fs::write(
@@ -102,7 +102,7 @@ fn nan_depth_and_wrong_sizes_reach_no_twin() {
         label: "cube".into(),
         score: 0.9,
         mask: scene.objects[0].mask.clone(),
-        mask_source: "test".into(),
+        mask_source: dtr1_perception::MaskSource::Model,
     };
     let mut values = scene.depth.clone();
     values[77] = f32::NAN;
@@ -116,7 +116,7 @@ fn nan_depth_and_wrong_sizes_reach_no_twin() {
         depth_source: None,
     };
     let e = err(builder::build(&scene.image, &p, &Default::default()));
-    assert!(e.contains("non-finite value at pixel 77"), "{e}");
+    assert!(e.contains("non-finite depth at pixel 77"), "{e}");
     let p = Perception {
         detections: vec![det],
         depth: Some(DepthMap {

@@ -85,7 +85,7 @@ fn yolov8_seg_layout_gives_the_known_detections() {
             want.score
         );
         assert_eq!(got.mask, rect(w, h, want.rect), "{}", want.label);
-        assert_eq!(got.mask_source, "model");
+        assert_eq!(got.mask_source, dtr1_perception::MaskSource::Model);
     }
     // A twin can be built from them.
     let twin = dtr1_perception::builder::build(&picture(w, h), &p, &Default::default()).unwrap();

@@ -84,7 +84,10 @@ fn mismatched_pair_and_bad_truth_are_clear_errors() {
     let e = stereo::sgm(&l, &r, &SgmConfig::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("left is 64x55 but right is 80x69"), "{e}");
+    assert!(
+        e.contains("right view is 80x69 but the left view is 64x55"),
+        "{e}"
+    );
     let dir = std::env::temp_dir().join(format!("dtr1-stereo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // A truncated .npz (the first kilobyte of the real one).

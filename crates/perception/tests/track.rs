@@ -147,7 +147,11 @@ fn bad_input_is_an_error() {
     t.push(vec![det("a", RED, square(0, 0, 5))]).unwrap();
     let other = Rle::empty(10, 10);
     let e = t.push(vec![det("a", RED, other)]).unwrap_err();
-    assert!(e.to_string().contains("mask size"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("'s mask is 10x10 but each earlier mask is 120x80"),
+        "{e}"
+    );
     let mut bad = det("a", RED, square(0, 0, 5));
     bad.score = f64::NAN;
     assert!(t.push(vec![bad]).is_err());
