@@ -36,6 +36,21 @@ pub enum DataError {
         /// What went wrong.
         message: String,
     },
+    /// A dataset written by an older build, in a format version this build no longer reads.
+    /// Generation is deterministic, so regenerating gives the same samples in the new form.
+    #[error(
+        "{path}: dataset format version {found} is no longer read (this build reads version \
+         {expected}); regenerate it with `dtr1 data generate …` with the arguments it was made \
+         with (generation is deterministic, so only the stored query specs change)"
+    )]
+    OldVersion {
+        /// The manifest.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
     /// The content is well formed but inconsistent (a dangling id, a size mismatch, …).
     #[error("{path}: {message}")]
     Invalid {

@@ -13,6 +13,7 @@ pub mod refcoco;
 pub mod revos;
 mod sample;
 pub mod scene;
+pub mod spec;
 pub mod suite;
 mod task;
 pub mod video;
@@ -20,4 +21,5 @@ pub mod video_queries;
 
 pub use error::DataError;
 pub use sample::{Category, Media, Sample};
+pub use spec::{Extreme, ImageSpec, Named, Outcome, QuerySpec, VideoSpec};
 pub use task::{GroundTruth, Task};

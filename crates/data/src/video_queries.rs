@@ -1,32 +1,10 @@
 //! TwinBench video queries (reasoning segmentation, VQA) and reference summaries, from a
-//! clip's event log; each query is a [`VSpec`] that [`check`] re-evaluates on the video twin.
+//! clip's event log; each query is a [`VideoSpec`] that [`check`] evaluates on the video
+//! twin, and that the simulation's own log must answer the same way.
 
 use crate::video::Clip;
-use crate::{Category, Task};
-use dtr1_twin::{EventKind, VideoTwin};
-
-/// The meaning of a video query.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VSpec {
-    /// Tracks that come to rest at some point after a collision they took part in.
-    StoppedAfterCollision,
-    /// Tracks set in motion by a collision (a start at the frame of their collision).
-    SetInMotion,
-    /// The track that came into view last (after the first frame).
-    EnteredLast,
-    /// Number of collisions.
-    CountCollisions,
-    /// Number of collisions of the track with this colour and shape.
-    CollisionsOf { color: String, shape: String },
-    /// Which of two tracks (named by colour and shape) comes to rest first; the answer is
-    /// its colour.
-    FirstToStop {
-        a: (String, String),
-        b: (String, String),
-    },
-    /// Whether a track stops `before` or `after` the first collision of the video.
-    StopBeforeAfterCollision { color: String, shape: String },
-}
+use crate::{Category, Named, Outcome, Task, VideoSpec};
+use dtr1_twin::{Event, EventKind, VideoTwin};
 
 /// One generated video query.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +14,7 @@ pub struct VQuery {
     /// The text.
     pub text: String,
     /// Its meaning.
-    pub spec: VSpec,
+    pub spec: VideoSpec,
     /// Target track ids (segmentation).
     pub targets: Vec<u32>,
     /// The answer (VQA).
@@ -45,115 +23,166 @@ pub struct VQuery {
     pub level: u8,
 }
 
-fn events(t: &VideoTwin, k: EventKind) -> impl Iterator<Item = &dtr1_twin::Event> {
-    t.events.iter().filter(move |e| e.kind == k)
+/// What the checker reads of a clip. The video twin ([`check`]) and the simulation's own
+/// objects, masks and raw event log (the generator's side, which must agree) both fill it, so
+/// that one evaluation serves both.
+struct Log<'a> {
+    /// `(id, colour, shape)` of every track that can be named.
+    named: Vec<(u32, &'a str, &'a str)>,
+    /// The events, in frame order.
+    events: Vec<&'a Event>,
+    /// `(track, frame)` of every coming into view, including frame 0.
+    entered: Vec<(u32, u32)>,
+    /// How many frames after a collision a stop may come to count as its result (`None`: any
+    /// time after). The simulation knows its contacts settle within a few frames; the twin
+    /// only orders the events.
+    settle: Option<u32>,
 }
 
-fn attrs(t: &VideoTwin, id: u32) -> Option<(String, String)> {
-    let tr = t.track(id)?;
-    Some((tr.attributes.color.clone()?, tr.attributes.shape.clone()?))
+impl<'a> Log<'a> {
+    /// The log as the video twin tells it.
+    fn of_twin(t: &'a VideoTwin) -> Self {
+        Log {
+            named: t
+                .tracks
+                .iter()
+                .filter_map(|tr| {
+                    Some((
+                        tr.id,
+                        tr.attributes.color.as_deref()?,
+                        tr.attributes.shape.as_deref()?,
+                    ))
+                })
+                .collect(),
+            events: t.events.iter().collect(),
+            entered: t
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Appear)
+                .map(|e| (e.tracks[0], e.frame))
+                .collect(),
+            settle: None,
+        }
+    }
+
+    /// The log as the simulation knows it: its objects and raw events, restricted to the
+    /// tracks that are ever visible, and first visibility read from the masks.
+    fn of_clip(clip: &'a Clip) -> Self {
+        let visible = |id: u32| clip.masks.iter().any(|f| f[id as usize - 1].area() > 0);
+        Log {
+            named: clip
+                .objects
+                .iter()
+                .filter(|o| visible(o.id))
+                .map(|o| (o.id, o.color, o.shape))
+                .collect(),
+            events: clip
+                .events
+                .iter()
+                .filter(|e| e.tracks.iter().all(|&t| visible(t)))
+                .collect(),
+            entered: (1..=clip.objects.len() as u32)
+                .filter_map(|id| {
+                    clip.masks
+                        .iter()
+                        .position(|f| f[id as usize - 1].area() > 0)
+                        .map(|f| (id, f as u32))
+                })
+                .collect(),
+            settle: Some(3),
+        }
+    }
+
+    fn of_kind(&self, k: EventKind) -> impl Iterator<Item = &'a Event> + '_ {
+        self.events.iter().copied().filter(move |e| e.kind == k)
+    }
+
+    /// The one track of this colour and shape; `None` when there is none or several.
+    fn named(&self, color: &str, shape: &str) -> Option<u32> {
+        let who: Vec<u32> = self
+            .named
+            .iter()
+            .filter(|(_, c, s)| *c == color && *s == shape)
+            .map(|(id, _, _)| *id)
+            .collect();
+        match who.as_slice() {
+            [id] => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The frame of the first stop of a track.
+    fn stop_of(&self, id: u32) -> Option<u32> {
+        self.of_kind(EventKind::Stop)
+            .find(|e| e.tracks[0] == id)
+            .map(|e| e.frame)
+    }
 }
 
-/// The one track of this colour and shape; `None` when there is none or several.
-fn track_named(t: &VideoTwin, color: &str, shape: &str) -> Option<u32> {
-    let want = Some((color.to_string(), shape.to_string()));
-    let who: Vec<u32> = t
-        .tracks
-        .iter()
-        .filter(|tr| attrs(t, tr.id) == want)
-        .map(|tr| tr.id)
-        .collect();
-    match who.as_slice() {
-        [id] => Some(*id),
-        _ => None,
+/// Evaluates a spec on a log: target ids (sorted) or an answer; `None` when unclear.
+fn evaluate(spec: &VideoSpec, log: &Log) -> Option<Outcome> {
+    let collides: Vec<&Event> = log.of_kind(EventKind::Collide).collect();
+    // Tracks with an event of `kind` at or after a collision of theirs (at most `hi` frames
+    // after, when given).
+    let after_collision = |kind: EventKind, hi: Option<u32>| {
+        let mut ids: Vec<u32> = log
+            .of_kind(kind)
+            .filter(|s| {
+                collides.iter().any(|c| {
+                    c.tracks.contains(&s.tracks[0])
+                        && s.frame >= c.frame
+                        && hi.is_none_or(|h| s.frame <= c.frame + h)
+                })
+            })
+            .map(|s| s.tracks[0])
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        (!ids.is_empty()).then_some(Outcome::Targets(ids))
+    };
+    match spec {
+        VideoSpec::StoppedAfterCollision => after_collision(EventKind::Stop, log.settle),
+        VideoSpec::SetInMotion => after_collision(EventKind::Start, Some(0)),
+        VideoSpec::EnteredLast => {
+            let later: Vec<(u32, u32)> = log.entered.iter().copied().filter(|e| e.1 > 0).collect();
+            let last = later.iter().map(|e| e.1).max()?;
+            let at: Vec<u32> = later.iter().filter(|e| e.1 == last).map(|e| e.0).collect();
+            (at.len() == 1).then_some(Outcome::Targets(at))
+        }
+        VideoSpec::FirstToStop { a, b } => {
+            let stop = |n: &Named| log.stop_of(log.named(&n.color, &n.shape)?);
+            let (fa, fb) = (stop(a)?, stop(b)?);
+            (fa != fb).then(|| {
+                Outcome::Answer(if fa < fb {
+                    a.color.clone()
+                } else {
+                    b.color.clone()
+                })
+            })
+        }
+        VideoSpec::StopBeforeAfterCollision { color, shape } => {
+            let stop = log.stop_of(log.named(color, shape)?)?;
+            let first = collides.first()?.frame;
+            (stop != first)
+                .then(|| Outcome::Answer(if stop < first { "before" } else { "after" }.into()))
+        }
+        VideoSpec::CountCollisions => Some(Outcome::Answer(collides.len().to_string())),
+        VideoSpec::CollisionsOf { color, shape } => {
+            let id = log.named(color, shape)?;
+            Some(Outcome::Answer(
+                collides
+                    .iter()
+                    .filter(|c| c.tracks.contains(&id))
+                    .count()
+                    .to_string(),
+            ))
+        }
     }
 }
 
 /// Evaluates a spec on a video twin: target ids (sorted) or an answer; `None` when unclear.
-pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> {
-    let collides: Vec<&dtr1_twin::Event> = events(t, EventKind::Collide).collect();
-    match spec {
-        VSpec::StoppedAfterCollision => {
-            let mut ids: Vec<u32> = events(t, EventKind::Stop)
-                .filter(|s| {
-                    collides
-                        .iter()
-                        .any(|c| c.tracks.contains(&s.tracks[0]) && s.frame >= c.frame)
-                })
-                .map(|s| s.tracks[0])
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            (!ids.is_empty()).then_some((ids, None))
-        }
-        VSpec::SetInMotion => {
-            let mut ids: Vec<u32> = events(t, EventKind::Start)
-                .filter(|s| {
-                    collides
-                        .iter()
-                        .any(|c| c.tracks.contains(&s.tracks[0]) && c.frame == s.frame)
-                })
-                .map(|s| s.tracks[0])
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            (!ids.is_empty()).then_some((ids, None))
-        }
-        VSpec::EnteredLast => {
-            let appear: Vec<&dtr1_twin::Event> = events(t, EventKind::Appear)
-                .filter(|e| e.frame > 0)
-                .collect();
-            let last = appear.iter().map(|e| e.frame).max()?;
-            let at: Vec<u32> = appear
-                .iter()
-                .filter(|e| e.frame == last)
-                .map(|e| e.tracks[0])
-                .collect();
-            (at.len() == 1).then_some((at, None))
-        }
-        VSpec::FirstToStop { a, b } => {
-            let stop_of = |(c, s): &(String, String)| {
-                let id = track_named(t, c, s)?;
-                events(t, EventKind::Stop)
-                    .find(|e| e.tracks[0] == id)
-                    .map(|e| e.frame)
-            };
-            let (fa, fb) = (stop_of(a)?, stop_of(b)?);
-            (fa != fb).then(|| {
-                (
-                    vec![],
-                    Some(if fa < fb { a.0.clone() } else { b.0.clone() }),
-                )
-            })
-        }
-        VSpec::StopBeforeAfterCollision { color, shape } => {
-            let id = &track_named(t, color, shape)?;
-            let stop = events(t, EventKind::Stop)
-                .find(|e| e.tracks[0] == *id)?
-                .frame;
-            let first = collides.first()?.frame;
-            (stop != first).then(|| {
-                (
-                    vec![],
-                    Some(if stop < first { "before" } else { "after" }.to_string()),
-                )
-            })
-        }
-        VSpec::CountCollisions => Some((vec![], Some(collides.len().to_string()))),
-        VSpec::CollisionsOf { color, shape } => {
-            let id = &track_named(t, color, shape)?;
-            Some((
-                vec![],
-                Some(
-                    collides
-                        .iter()
-                        .filter(|c| c.tracks.contains(id))
-                        .count()
-                        .to_string(),
-                ),
-            ))
-        }
-    }
+pub fn check(spec: &VideoSpec, t: &VideoTwin) -> Option<Outcome> {
+    evaluate(spec, &Log::of_twin(t))
 }
 
 /// The tracks a video query is about: what a sub-twin needs to answer it (stored as the
@@ -161,23 +190,28 @@ pub fn check(spec: &VSpec, t: &VideoTwin) -> Option<(Vec<u32>, Option<String>)> 
 /// collides. Collisions of one track, or whether it stops before the first collision: that
 /// track (and, for the latter, the two of the first collision). Which of two stops first:
 /// the two. `None` when [`check`] finds no clear answer.
-pub fn relevant(spec: &VSpec, t: &VideoTwin) -> Option<Vec<u32>> {
-    let (targets, _) = check(spec, t)?;
-    let by = |c: &str, s: &str| track_named(t, c, s);
-    let mut ids = match spec {
-        VSpec::StoppedAfterCollision | VSpec::SetInMotion | VSpec::EnteredLast => targets,
-        VSpec::CountCollisions => events(t, EventKind::Collide)
-            .flat_map(|c| c.tracks.iter().copied())
-            .collect(),
-        VSpec::CollisionsOf { color, shape } => vec![by(color, shape)?],
-        VSpec::FirstToStop { a, b } => vec![by(&a.0, &a.1)?, by(&b.0, &b.1)?],
-        VSpec::StopBeforeAfterCollision { color, shape } => {
-            let mut v = vec![by(color, shape)?];
-            if let Some(first) = events(t, EventKind::Collide).next() {
+pub fn relevant(spec: &VideoSpec, t: &VideoTwin) -> Option<Vec<u32>> {
+    let log = Log::of_twin(t);
+    let outcome = evaluate(spec, &log)?;
+    let collides = || log.of_kind(EventKind::Collide);
+    let mut ids = match (spec, outcome) {
+        (_, Outcome::Targets(targets)) => targets,
+        (VideoSpec::CountCollisions, _) => {
+            collides().flat_map(|c| c.tracks.iter().copied()).collect()
+        }
+        (VideoSpec::CollisionsOf { color, shape }, _) => vec![log.named(color, shape)?],
+        (VideoSpec::FirstToStop { a, b }, _) => vec![
+            log.named(&a.color, &a.shape)?,
+            log.named(&b.color, &b.shape)?,
+        ],
+        (VideoSpec::StopBeforeAfterCollision { color, shape }, _) => {
+            let mut v = vec![log.named(color, shape)?];
+            if let Some(first) = collides().next() {
                 v.extend(&first.tracks);
             }
             v
         }
+        _ => return None,
     };
     ids.sort_unstable();
     ids.dedup();
@@ -211,29 +245,29 @@ pub fn summary_relevant(t: &VideoTwin) -> Vec<u32> {
 /// Generates the queries of a clip (each kept only when the checker agrees with the
 /// generator's answer from the simulation's own event log).
 pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
-    let specs: Vec<(Task, VSpec, String, u8)> = {
+    let specs: Vec<(Task, VideoSpec, String, u8)> = {
         let mut v = vec![
             (
                 Task::VideoReasonseg,
-                VSpec::StoppedAfterCollision,
+                VideoSpec::StoppedAfterCollision,
                 "Segment everything that came to rest after bumping into something.".to_string(),
                 3,
             ),
             (
                 Task::VideoReasonseg,
-                VSpec::SetInMotion,
+                VideoSpec::SetInMotion,
                 "Segment whatever was set rolling by being hit.".to_string(),
                 3,
             ),
             (
                 Task::VideoReasonseg,
-                VSpec::EnteredLast,
+                VideoSpec::EnteredLast,
                 "Segment the object that rolled into view last.".to_string(),
                 2,
             ),
             (
                 Task::VideoVqa,
-                VSpec::CountCollisions,
+                VideoSpec::CountCollisions,
                 "How many collisions happen in the video?".to_string(),
                 2,
             ),
@@ -241,7 +275,7 @@ pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
         for (i, o) in clip.objects.iter().enumerate() {
             v.push((
                 Task::VideoVqa,
-                VSpec::StopBeforeAfterCollision {
+                VideoSpec::StopBeforeAfterCollision {
                     color: o.color.into(),
                     shape: o.shape.into(),
                 },
@@ -254,9 +288,15 @@ pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
             for p in &clip.objects[i + 1..] {
                 v.push((
                     Task::VideoVqa,
-                    VSpec::FirstToStop {
-                        a: (o.color.into(), o.shape.into()),
-                        b: (p.color.into(), p.shape.into()),
+                    VideoSpec::FirstToStop {
+                        a: Named {
+                            color: o.color.into(),
+                            shape: o.shape.into(),
+                        },
+                        b: Named {
+                            color: p.color.into(),
+                            shape: p.shape.into(),
+                        },
                     },
                     format!(
                         "Which stops first, the {} {} or the {} {}? Answer with its colour.",
@@ -267,7 +307,7 @@ pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
             }
             v.push((
                 Task::VideoVqa,
-                VSpec::CollisionsOf {
+                VideoSpec::CollisionsOf {
                     color: o.color.into(),
                     shape: o.shape.into(),
                 },
@@ -282,12 +322,16 @@ pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
     };
     let mut out = Vec::new();
     for (task, spec, text, level) in specs {
-        let Some((targets, answer)) = check(&spec, twin) else {
+        let Some(checked) = check(&spec, twin) else {
             continue;
         };
-        if generated(&spec, clip) != Some((targets.clone(), answer.clone())) {
+        if evaluate(&spec, &Log::of_clip(clip)).as_ref() != Some(&checked) {
             continue;
         }
+        let (targets, answer) = match checked {
+            Outcome::Targets(t) => (t, None),
+            Outcome::Answer(a) => (vec![], Some(a)),
+        };
         out.push(VQuery {
             task,
             text,
@@ -300,127 +344,17 @@ pub fn generate(clip: &Clip, twin: &VideoTwin) -> Vec<VQuery> {
     out
 }
 
-/// The generator's side, from the simulation's objects and raw event log.
-fn generated(spec: &VSpec, clip: &Clip) -> Option<(Vec<u32>, Option<String>)> {
-    let visible = |id: u32| clip.masks.iter().any(|f| f[id as usize - 1].area() > 0);
-    let ev: Vec<&dtr1_twin::Event> = clip
-        .events
-        .iter()
-        .filter(|e| e.tracks.iter().all(|&t| visible(t)))
-        .collect();
-    let collide_frames = |id: u32| {
-        ev.iter()
-            .filter(|e| e.kind == EventKind::Collide && e.tracks.contains(&id))
-            .map(|e| e.frame)
-            .collect::<Vec<_>>()
-    };
-    match spec {
-        VSpec::StoppedAfterCollision | VSpec::SetInMotion => {
-            let (kind, lo, hi) = if *spec == VSpec::SetInMotion {
-                (EventKind::Start, 0, 0)
-            } else {
-                (EventKind::Stop, 0, 3)
-            };
-            let mut ids: Vec<u32> = ev
-                .iter()
-                .filter(|e| {
-                    e.kind == kind
-                        && collide_frames(e.tracks[0])
-                            .iter()
-                            .any(|&c| e.frame >= c + lo && e.frame <= c + hi)
-                })
-                .map(|e| e.tracks[0])
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            (!ids.is_empty()).then_some((ids, None))
-        }
-        VSpec::EnteredLast => {
-            let first_seen: Vec<(u32, usize)> = (1..=clip.objects.len() as u32)
-                .filter_map(|id| {
-                    clip.masks
-                        .iter()
-                        .position(|f| f[id as usize - 1].area() > 0)
-                        .map(|f| (id, f))
-                })
-                .filter(|(_, f)| *f > 0)
-                .collect();
-            let last = first_seen.iter().map(|x| x.1).max()?;
-            let at: Vec<u32> = first_seen
-                .iter()
-                .filter(|x| x.1 == last)
-                .map(|x| x.0)
-                .collect();
-            (at.len() == 1).then_some((at, None))
-        }
-        VSpec::FirstToStop { a, b } => {
-            let stop_of = |(c, s): &(String, String)| {
-                let who: Vec<u32> = clip
-                    .objects
-                    .iter()
-                    .filter(|o| o.color == c && o.shape == s && visible(o.id))
-                    .map(|o| o.id)
-                    .collect();
-                let [id] = who.as_slice() else { return None };
-                ev.iter()
-                    .find(|e| e.kind == EventKind::Stop && e.tracks[0] == *id)
-                    .map(|e| e.frame)
-            };
-            let (fa, fb) = (stop_of(a)?, stop_of(b)?);
-            (fa != fb).then(|| {
-                (
-                    vec![],
-                    Some(if fa < fb { a.0.clone() } else { b.0.clone() }),
-                )
-            })
-        }
-        VSpec::StopBeforeAfterCollision { color, shape } => {
-            let who: Vec<u32> = clip
-                .objects
-                .iter()
-                .filter(|o| o.color == color && o.shape == shape && visible(o.id))
-                .map(|o| o.id)
-                .collect();
-            let [id] = who.as_slice() else { return None };
-            let stop = ev
-                .iter()
-                .find(|e| e.kind == EventKind::Stop && e.tracks[0] == *id)?
-                .frame;
-            let first = ev.iter().find(|e| e.kind == EventKind::Collide)?.frame;
-            (stop != first).then(|| {
-                (
-                    vec![],
-                    Some(if stop < first { "before" } else { "after" }.to_string()),
-                )
-            })
-        }
-        VSpec::CountCollisions => Some((
-            vec![],
-            Some(
-                ev.iter()
-                    .filter(|e| e.kind == EventKind::Collide)
-                    .count()
-                    .to_string(),
-            ),
-        )),
-        VSpec::CollisionsOf { color, shape } => {
-            let who: Vec<u32> = clip
-                .objects
-                .iter()
-                .filter(|o| o.color == color && o.shape == shape && visible(o.id))
-                .map(|o| o.id)
-                .collect();
-            let [id] = who.as_slice() else { return None };
-            Some((vec![], Some(collide_frames(*id).len().to_string())))
-        }
-    }
-}
-
 /// Reference summaries written from the event log with two phrasings (at least two
 /// references per clip, as the summary benchmark needs).
 pub fn summaries(twin: &VideoTwin) -> Vec<String> {
     let name = |id: u32| {
-        attrs(twin, id).map_or_else(|| format!("object {id}"), |(c, s)| format!("the {c} {s}"))
+        let words = twin.track(id).and_then(|tr| {
+            Some((
+                tr.attributes.color.as_deref()?,
+                tr.attributes.shape.as_deref()?,
+            ))
+        });
+        words.map_or_else(|| format!("object {id}"), |(c, s)| format!("the {c} {s}"))
     };
     // One way of telling an event, or nothing for events a summary leaves out.
     type Phrasing<'a> = &'a dyn Fn(&dtr1_twin::Event) -> Option<String>;

@@ -18,7 +18,6 @@
 pub mod ask;
 pub mod baseline;
 pub mod solver;
-mod spec;
 pub mod version;
 
 use dtr1_data::{Sample, Task};

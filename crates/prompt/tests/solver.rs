@@ -220,6 +220,7 @@ fn without_a_spec_or_target_ids_the_solver_falls_back_to_the_ground_truth() {
             // (questions keep the ids of the objects they are about).
             let mut bare = s.clone();
             bare.meta.clear();
+            bare.spec = None;
             match &mut bare.truth {
                 dtr1_data::GroundTruth::Mask { ids, .. }
                 | dtr1_data::GroundTruth::Box { ids, .. }
