@@ -62,7 +62,9 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub(crate) fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    /// A [`DataError::Invalid`] about `path` (a file, or what was being made, such as
+    /// `scene config`).
+    pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         DataError::Invalid {
             path: path.into(),
             message: message.into(),

@@ -2,12 +2,12 @@
 //! benchmark, the baselines and a deliberately bad answerer score less, the intervals are
 //! seeded and contain their values, and reports are written.
 
-use dtr1_data::{scene::SceneConfig, suite};
 use dtr1_eval::{
     evaluate, prepare, run, Answerer, BaselineAnswerer, EvalConfig, EvalError, OracleAnswerer,
     PreparedSample, Report, Values,
 };
 use dtr1_prompt::PromptVersion;
+use dtr1_twinbench::{scene::SceneConfig, suite};
 use std::path::Path;
 
 fn suite_dir() -> tempfile::TempDir {

@@ -3,30 +3,20 @@
 //! stands.
 //!
 //! These are the *models* a recogniser fits to what it sees (analysis by synthesis), written
-//! from the scene description in `docs/twinbench.md` and `dtr1_data::scene`: an object of
+//! from the scene description in `docs/twinbench.md` and `dtr1_twinbench::scene`: an object of
 //! shape `s` and size factor `k` standing on image row `base` has a box of height
 //! `0.32·H·k / (1 + 1.6 z)` and width `height · aspect(s)`, where the distance `z` follows
 //! from `base = horizon + (H − horizon)·(1 − z)^1.4`. A test checks the silhouettes against
 //! rendered ground-truth masks, so a drift of the renderer shows up there.
 
 /// The shape classes (the labels TwinBench twins use).
-pub use dtr1_data::scene::SHAPES;
+pub use dtr1_data::palette::SHAPES;
 
 /// Physical size classes and their scale factors (TwinBench's `size` attribute).
-pub use dtr1_data::scene::SIZES;
+pub use dtr1_data::palette::SIZES;
 
-/// Width of a shape's box relative to its height.
-pub fn aspect(shape: &str) -> f32 {
-    match shape {
-        "capsule" => 2.0,
-        "torus" => 1.6,
-        "bowl" => 1.5,
-        "bottle" => 0.45,
-        "cube" => 1.1,
-        "cylinder" => 0.7,
-        _ => 1.0,
-    }
-}
+/// Width of a shape's box relative to its height (the renderer's own table).
+pub use dtr1_data::palette::aspect;
 
 /// Whether local point `(u, v)` lies on the silhouette of `shape`: `u ∈ [-1, 1]` across the
 /// box, `v ∈ [0, 1]` from its top to its bottom.

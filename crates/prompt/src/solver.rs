@@ -6,7 +6,7 @@
 //! on these traces (as DTwinSeger's Seg-DT), so the cold-started policy already writes
 //! well-formed rollouts before GRPO starts.
 //!
-//! For TwinBench samples the generator's own checker ([`dtr1_data::suite::check`]) decides
+//! For TwinBench samples the generator's own checker ([`dtr1_twinbench::suite::check`]) decides
 //! the answer from the sample's typed [`QuerySpec`] on the twin; the solver checks it against
 //! the ground truth and adds the reasoning, read off the values the prompt shows. The trace is
 //! then [`Trace::grounded`] (when that reading reaches the checker's answer, which rounding in
@@ -288,9 +288,9 @@ fn superlative(e: Extreme) -> Superlative {
 
 /// Shapes with an affordance, as words.
 fn afford_shapes(aff: &str) -> String {
-    let v: Vec<String> = dtr1_data::scene::SHAPES
+    let v: Vec<String> = dtr1_data::palette::SHAPES
         .iter()
-        .filter(|s| dtr1_data::scene::affordances(s).contains(&aff))
+        .filter(|s| dtr1_data::palette::affordances(s).contains(&aff))
         .map(|s| s.to_string())
         .collect();
     v.join(", ")
@@ -314,7 +314,7 @@ fn solve_image(spec: &ImageSpec, t: &ImageTwin, v: PromptVersion) -> Option<Work
     let with_aff = |a: &str| -> Vec<&Object> {
         objs.iter()
             .copied()
-            .filter(|o| dtr1_data::scene::affordances(shape(o)).contains(&a))
+            .filter(|o| dtr1_data::palette::affordances(shape(o)).contains(&a))
             .collect()
     };
     let col = vec![];
@@ -1041,7 +1041,7 @@ pub fn solve(version: PromptVersion, sample: &Sample, twin: &Twin) -> Result<Tra
     let decided = sample
         .spec
         .as_ref()
-        .and_then(|s| Some((s, dtr1_data::suite::check(s, twin)?)))
+        .and_then(|s| Some((s, dtr1_twinbench::suite::check(s, twin)?)))
         .filter(|(_, outcome)| agrees(outcome, sample));
     // Image reasoning reads the values the prompt shows (rounded), so that the numbers in
     // the reasoning are the ones the model sees; it must lead to the checker's answer.

@@ -1,9 +1,10 @@
 //! The solver's traces score full marks under the reward on every sample of a generated
 //! TwinBench suite (all six benchmarks), and the baselines write well-formed rollouts.
 
-use dtr1_data::{dataset, scene::SceneConfig, suite, Sample, Task};
+use dtr1_data::{dataset, Sample, Task};
 use dtr1_prompt::{baseline::Baseline, load_input_twin, solver, PromptVersion};
 use dtr1_reward::{score, Request, RewardConfig};
+use dtr1_twinbench::{scene::SceneConfig, suite};
 use std::collections::BTreeMap;
 use std::path::Path;
 

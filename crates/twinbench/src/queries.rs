@@ -7,8 +7,9 @@
 //! checker finds exactly the generator's answer, and a query meant to pick one object is
 //! rejected when more than one object fits.
 
-use crate::scene::{affordances, Scene, SceneObject};
-use crate::{Category, Extreme, GroundTruth, ImageSpec, Outcome, Task};
+use crate::scene::{Scene, SceneObject};
+use dtr1_data::palette::affordances;
+use dtr1_data::{Category, Extreme, GroundTruth, ImageSpec, Outcome, Task};
 use dtr1_twin::ImageTwin;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -295,7 +296,7 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
     let mut out = Vec::new();
     let objs = &scene.objects;
     let pick = |rng: &mut ChaCha8Rng| &objs[rng.random_range(0..objs.len())];
-    let colors = crate::scene::COLORS.map(|c| c.0);
+    let colors = dtr1_data::palette::COLORS.map(|c| c.0);
     for task in [Task::ImageReasonseg, Task::ImageGrounding, Task::ImageVqa] {
         let mut made = 0;
         for _ in 0..per_task * 12 {

@@ -1,4 +1,4 @@
-//! Writing a TwinBench image suite to disk in the dataset format ([`crate::dataset`]).
+//! Writing a TwinBench suite to disk in the dataset format ([`dtr1_data::dataset`]).
 //!
 //! Scene `i` is rendered from seed `seed + i`; its image goes to `images/scene_i.png`, its true
 //! twin to `twins/scene_i.json`. Scenes with `i % 10 == 0` form `test`, `i % 10 == 1` form
@@ -8,10 +8,10 @@
 //! of a held-out pair — named by the query, one of its targets, or an actor of an event a
 //! summary tells — goes to `heldout`).
 
-use crate::dataset::{self, write_atomic};
 use crate::queries;
 use crate::scene::{render, SceneConfig};
-use crate::{DataError, ImageSpec, Media, Outcome, QuerySpec, Sample, VideoSpec};
+use dtr1_data::dataset::{self, write_atomic};
+use dtr1_data::{DataError, ImageSpec, Media, Outcome, QuerySpec, Sample, VideoSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -180,7 +180,7 @@ pub fn generate(
         for q in crate::video_queries::generate(&clip, &twin) {
             let heldout = video_mentions_heldout(Some(&q.spec), &twin, &q.targets);
             let truth = match q.task {
-                crate::Task::VideoReasonseg => {
+                dtr1_data::Task::VideoReasonseg => {
                     let mut masks = BTreeMap::new();
                     for (f, fm) in clip.masks.iter().enumerate() {
                         let parts: Vec<dtr1_rle::Rle> = q
@@ -193,12 +193,12 @@ pub fn generate(
                             masks.insert(f as u32, m);
                         }
                     }
-                    crate::GroundTruth::VideoMasks {
+                    dtr1_data::GroundTruth::VideoMasks {
                         masks,
                         ids: Some(q.targets.clone()),
                     }
                 }
-                _ => crate::GroundTruth::Answers {
+                _ => dtr1_data::GroundTruth::Answers {
                     answers: vec![q.answer.clone().unwrap_or_default()],
                     ids: crate::video_queries::relevant(&q.spec, &twin),
                 },
@@ -215,9 +215,9 @@ pub fn generate(
         let told = crate::video_queries::summary_relevant(&twin);
         let summary_heldout = video_mentions_heldout(None, &twin, &told);
         samples.push((
-            crate::Task::VideoSummary,
+            dtr1_data::Task::VideoSummary,
             "Summarise what happens in the video.".to_string(),
-            crate::GroundTruth::Summaries {
+            dtr1_data::GroundTruth::Summaries {
                 references: crate::video_queries::summaries(&twin),
                 ids: Some(told),
             },

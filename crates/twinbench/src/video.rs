@@ -14,8 +14,9 @@
 //! [`STOP_SPEED`]), `collide` (the frame of contact; the faster track first), `occlude` (first frame in
 //! which more than half of a visible object is hidden by a nearer one; occluder first).
 
-use crate::scene::{background, paint, project, Placed, COLORS, MATERIALS, SIZES};
-use crate::DataError;
+use crate::scene::{background, paint, project, Placed};
+use dtr1_data::palette::{COLORS, MATERIALS, SIZES};
+use dtr1_data::DataError;
 use dtr1_rle::Rle;
 use dtr1_twin::{
     Attributes, DepthStats, Event, EventKind, FrameObject, Motion, PathPoint, Track, VideoTwin,

@@ -3,7 +3,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seed: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
     let out = args.get(2).cloned().unwrap_or_else(|| "scene.png".into());
-    let scene = dtr1_data::scene::render(&Default::default(), seed).expect("scene renders");
+    let scene = dtr1_twinbench::scene::render(&Default::default(), seed).expect("scene renders");
     std::fs::write(&out, scene.png()).expect("writable output");
     for o in &scene.objects {
         println!(

@@ -1,9 +1,10 @@
 //! TwinBench queries: verified, unambiguous, never just the label; the suite on disk.
 
-use dtr1_data::queries::{check, generate};
-use dtr1_data::scene::{render, SceneConfig};
-use dtr1_data::{dataset, suite, GroundTruth, Task};
+use dtr1_data::{dataset, GroundTruth, Task};
 use dtr1_data::{Outcome, QuerySpec};
+use dtr1_twinbench::queries::{check, generate};
+use dtr1_twinbench::scene::{render, SceneConfig};
+use dtr1_twinbench::suite;
 
 #[test]
 fn every_query_passes_the_independent_checker() {
@@ -134,8 +135,8 @@ fn suite_is_deterministic_and_keeps_heldout_pairs_out_of_train() {
 
 #[test]
 fn video_queries_pass_the_checker() {
-    use dtr1_data::video::{render, ClipConfig};
-    use dtr1_data::video_queries::{check, generate as vgenerate, summaries};
+    use dtr1_twinbench::video::{render, ClipConfig};
+    use dtr1_twinbench::video_queries::{check, generate as vgenerate, summaries};
     let mut tasks = std::collections::BTreeMap::new();
     let mut specs = std::collections::BTreeMap::new();
     for seed in 0..20 {

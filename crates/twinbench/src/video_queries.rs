@@ -3,7 +3,7 @@
 //! twin, and that the simulation's own log must answer the same way.
 
 use crate::video::Clip;
-use crate::{Category, Named, Outcome, Task, VideoSpec};
+use dtr1_data::{is_told, Category, Named, Outcome, Task, VideoSpec};
 use dtr1_twin::{Event, EventKind, VideoTwin};
 
 /// One generated video query.
@@ -216,17 +216,6 @@ pub fn relevant(spec: &VideoSpec, t: &VideoTwin) -> Option<Vec<u32>> {
     ids.sort_unstable();
     ids.dedup();
     Some(ids)
-}
-
-/// Whether a summary tells an event: every appearance after the first frame, every leave,
-/// start, stop and collision (not the objects present from the start, not occlusions). The
-/// reference summaries and the reward's event match both follow this rule.
-pub fn is_told(e: &dtr1_twin::Event) -> bool {
-    match e.kind {
-        EventKind::Appear => e.frame > 0,
-        EventKind::Leave | EventKind::Start | EventKind::Stop | EventKind::Collide => true,
-        EventKind::Occlude => false,
-    }
 }
 
 /// The tracks a summary is about: those that take part in an event it tells ([`is_told`]).
