@@ -1,5 +1,5 @@
 //! Renders a TwinBench clip as a contact sheet (every 4th frame) and prints its events:
-//! `cargo run -p dtr1-data --example render_clip SEED OUT.png`.
+//! `cargo run -p dtr1-twinbench --example render_clip SEED OUT.png`.
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seed: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);

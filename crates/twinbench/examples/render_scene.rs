@@ -1,4 +1,4 @@
-//! Renders one TwinBench scene to a PNG: `cargo run -p dtr1-data --example render_scene SEED OUT.png`.
+//! Renders one TwinBench scene to a PNG: `cargo run -p dtr1-twinbench --example render_scene SEED OUT.png`.
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seed: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
