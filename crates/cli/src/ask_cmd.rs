@@ -6,12 +6,12 @@
 //!
 //! The JSON output (`--json`) follows `docs/ask.schema.json`.
 
+use crate::ask::{infer_task, TaskKind, Vote};
 use anyhow::{bail, Context, Result};
 use dtr1_data::Task;
 use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
 use dtr1_perception::video::{self, VideoConfig};
 use dtr1_policy::{ChatMessage, Model, Policy, RemotePolicy, SamplingParams, Tokenizer};
-use dtr1_prompt::ask::{infer_task, TaskKind, Vote};
 use dtr1_reward::accuracy::{parse_answer, Answer};
 use dtr1_rle::Rle;
 use dtr1_serve::ask::{decode, AskAnswer};
@@ -714,22 +714,22 @@ impl Candidate {
 
 fn vote(task: Task, cands: &[Candidate]) -> Vote {
     match task {
-        Task::ImageReasonseg => dtr1_prompt::ask::vote_masks(
+        Task::ImageReasonseg => crate::ask::vote_masks(
             &cands
                 .iter()
                 .map(|c| c.decoded.mask.clone())
                 .collect::<Vec<_>>(),
         ),
-        Task::VideoReasonseg => dtr1_prompt::ask::vote_video_masks(
+        Task::VideoReasonseg => crate::ask::vote_video_masks(
             &cands
                 .iter()
                 .map(|c| c.decoded.masks.clone().filter(|m| !m.is_empty()))
                 .collect::<Vec<_>>(),
         ),
         Task::ImageGrounding => {
-            dtr1_prompt::ask::vote_boxes(&cands.iter().map(|c| c.decoded.bbox).collect::<Vec<_>>())
+            crate::ask::vote_boxes(&cands.iter().map(|c| c.decoded.bbox).collect::<Vec<_>>())
         }
-        Task::ImageVqa | Task::VideoVqa | Task::VideoSummary => dtr1_prompt::ask::vote_text(
+        Task::ImageVqa | Task::VideoVqa | Task::VideoSummary => crate::ask::vote_text(
             &cands
                 .iter()
                 .map(|c| c.decoded.text.clone())

@@ -400,12 +400,12 @@ fn bench_reward(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
 /// The twin builder from given detections and depth.
 fn bench_twin_builder(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
     pb.set_message("twin builder");
-    let cfg_scene = dtr1_data::scene::SceneConfig {
+    let cfg_scene = dtr1_twinbench::scene::SceneConfig {
         min_objects: 15,
         max_objects: 15,
         ..Default::default()
     };
-    let scene = dtr1_data::scene::render(&cfg_scene, 4).expect("a 15-object scene renders");
+    let scene = dtr1_twinbench::scene::render(&cfg_scene, 4).expect("a 15-object scene renders");
     let perception = dtr1_perception::Perception {
         detections: scene
             .objects
@@ -449,14 +449,14 @@ fn bench_pixels_backend(r: usize, pb: &ProgressBar, rows: &mut Vec<Row>) {
     pb.set_message("pixels backend");
     // The cost target: a 640×480 image with 15 objects, segmented from its pixels
     // and built into a validated twin, on one core (the backend is single-threaded).
-    let cfg_scene = dtr1_data::scene::SceneConfig {
+    let cfg_scene = dtr1_twinbench::scene::SceneConfig {
         width: 640,
         height: 480,
         min_objects: 15,
         max_objects: 15,
         ..Default::default()
     };
-    let scene = dtr1_data::scene::render(&cfg_scene, 4).expect("a 15-object scene renders");
+    let scene = dtr1_twinbench::scene::render(&cfg_scene, 4).expect("a 15-object scene renders");
     let pixels = dtr1_perception::pipeline::Pipeline::from_config(
         &dtr1_perception::pipeline::PerceptionConfig::with_backend("pixels"),
     )

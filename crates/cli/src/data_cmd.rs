@@ -1,7 +1,8 @@
 //! `dtr1 data generate` and `dtr1 data stats`.
 
 use anyhow::{Context, Result};
-use dtr1_data::{dataset, scene::SceneConfig, suite};
+use dtr1_data::dataset;
+use dtr1_twinbench::{scene::SceneConfig, suite};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! `dtr1`: the dt-r1 command-line tool.
 
+mod ask;
 mod ask_cmd;
 mod bench;
 mod data_cmd;

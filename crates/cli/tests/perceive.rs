@@ -18,13 +18,13 @@ fn dir() -> &'static Path {
     DIR.get_or_init(|| {
         let d = std::env::temp_dir().join(format!("dtr1-perceive-test-{}", std::process::id()));
         // 60 scenes (6 in val) and no clips: the image section only.
-        dtr1_data::suite::generate(
+        dtr1_twinbench::suite::generate(
             &d.join("tb"),
             60,
             0,
             11,
             1,
-            &dtr1_data::scene::SceneConfig::default(),
+            &dtr1_twinbench::scene::SceneConfig::default(),
             &mut |_| {},
         )
         .unwrap();
@@ -180,7 +180,7 @@ fn bad_input_is_a_clear_error() {
 #[test]
 fn prompt_size_of_the_pixels_twin_in_smollm2_tokens() {
     use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
-    let cfg = dtr1_data::scene::SceneConfig {
+    let cfg = dtr1_twinbench::scene::SceneConfig {
         width: 640,
         height: 480,
         min_objects: 15,
@@ -188,7 +188,7 @@ fn prompt_size_of_the_pixels_twin_in_smollm2_tokens() {
         ..Default::default()
     };
     // The scene `dtr1 bench` times.
-    let scene = dtr1_data::scene::render(&cfg, 4).unwrap();
+    let scene = dtr1_twinbench::scene::render(&cfg, 4).unwrap();
     let pipe = Pipeline::from_config(&PerceptionConfig::with_backend("pixels")).unwrap();
     let twin = dtr1_twin::Twin::Image(pipe.twin(&scene.image).unwrap());
     let text = dtr1_twin::compact::to_compact(&twin);

@@ -1,7 +1,7 @@
 //! The dataset format on disk (documented in `docs/dataset-format.md`):
 //!
 //! ```text
-//! DIR/manifest.json        {"format": "dtr1-dataset", "version": 1, "name": …, "splits": {"train": "train.jsonl", …}}
+//! DIR/manifest.json        {"format": "dtr1-dataset", "version": 2, "name": …, "splits": {"train": "train.jsonl", …}}
 //! DIR/<split>.jsonl        one Sample per line (JSON), media paths relative to DIR
 //! DIR/…                    media and twins, wherever the samples point
 //! ```
@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 
 /// The `format` value of a dt-r1 manifest.
 pub const FORMAT: &str = "dtr1-dataset";
-/// The manifest version this build reads and writes.
-pub const VERSION: u32 = 1;
+/// The manifest version this build reads and writes. Version 2 stores a generated query's
+/// meaning as a typed `spec` field of the sample ([`crate::QuerySpec`]); version 1 kept it as
+/// Rust debug text in `meta.spec`, which nothing reads any more.
+pub const VERSION: u32 = 2;
 
 /// `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +99,13 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, DataError> {
             &path,
             format!("format is {:?}, expected {FORMAT:?}", m.format),
         ));
+    }
+    if m.version < VERSION {
+        return Err(DataError::OldVersion {
+            path,
+            found: m.version,
+            expected: VERSION,
+        });
     }
     if m.version != VERSION {
         return Err(DataError::invalid(

@@ -36,6 +36,21 @@ pub enum DataError {
         /// What went wrong.
         message: String,
     },
+    /// A dataset written by an older build, in a format version this build no longer reads.
+    /// Generation is deterministic, so regenerating gives the same samples in the new form.
+    #[error(
+        "{path}: dataset format version {found} is no longer read (this build reads version \
+         {expected}); regenerate it with `dtr1 data generate …` with the arguments it was made \
+         with (generation is deterministic, so only the stored query specs change)"
+    )]
+    OldVersion {
+        /// The manifest.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
     /// The content is well formed but inconsistent (a dangling id, a size mismatch, …).
     #[error("{path}: {message}")]
     Invalid {
@@ -47,7 +62,9 @@ pub enum DataError {
 }
 
 impl DataError {
-    pub(crate) fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    /// A [`DataError::Invalid`] about `path` (a file, or what was being made, such as
+    /// `scene config`).
+    pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         DataError::Invalid {
             path: path.into(),
             message: message.into(),

@@ -1,23 +1,24 @@
-//! Data for dt-r1: the six benchmarks' [`Task`]s and [`GroundTruth`], the common [`Sample`],
-//! the dataset format on disk ([`dataset`]), and loaders for the public formats users bring
-//! ([`coco`], [`refcoco`], [`revos`], [`reasonseg`]).
+//! Data for dt-r1: the six benchmarks' [`Task`]s and [`GroundTruth`], the common [`Sample`]
+//! and the typed meaning of a generated query ([`spec`]), the dataset format on disk
+//! ([`dataset`]), loaders for the public formats users bring ([`coco`], [`refcoco`], [`revos`],
+//! [`reasonseg`]), TwinBench's vocabulary shared by its generator and perception
+//! ([`palette`]), and pictures of samples ([`overlay`]). The TwinBench generator itself is the
+//! `dtr1-twinbench` crate.
 
 pub mod coco;
 pub mod dataset;
 mod error;
 pub mod overlay;
-pub mod queries;
+pub mod palette;
 pub mod raster;
 pub mod reasonseg;
 pub mod refcoco;
 pub mod revos;
 mod sample;
-pub mod scene;
-pub mod suite;
+pub mod spec;
 mod task;
-pub mod video;
-pub mod video_queries;
 
 pub use error::DataError;
 pub use sample::{Category, Media, Sample};
-pub use task::{GroundTruth, Task};
+pub use spec::{Extreme, ImageSpec, Named, Outcome, QuerySpec, VideoSpec};
+pub use task::{is_told, GroundTruth, Task};

@@ -87,6 +87,7 @@ pub fn samples(dir: &Path, source: &str) -> Result<Vec<Sample>, DataError> {
                 },
                 category: None,
                 level: None,
+                spec: None,
                 twin: None,
                 source: source.into(),
                 meta,

@@ -115,6 +115,7 @@ pub fn samples(
                 },
                 category: None,
                 level: None,
+                spec: None,
                 twin: None,
                 source: format!("{source}/{}", r.split),
                 meta,

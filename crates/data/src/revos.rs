@@ -149,6 +149,7 @@ pub fn samples(
                 // they do not map onto dt-r1's categories.
                 category: None,
                 level: None,
+                spec: None,
                 twin: None,
                 source: source.into(),
                 meta: m,

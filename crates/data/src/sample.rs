@@ -1,6 +1,7 @@
 //! The common [`Sample`] every loader produces and everything downstream consumes.
 
 use crate::GroundTruth;
+use crate::QuerySpec;
 use crate::Task;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,6 +67,9 @@ pub struct Sample {
     /// Difficulty level 1–4, when labelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<u8>,
+    /// The query's meaning, for generated (TwinBench) samples; public formats have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<QuerySpec>,
     /// The ground-truth twin (relative path), when the source provides one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twin: Option<PathBuf>,

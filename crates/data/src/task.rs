@@ -182,3 +182,15 @@ fn frame_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<u32, Rle
         })
         .collect()
 }
+
+/// Whether a summary tells an event: every appearance after the first frame, every leave,
+/// start, stop and collision (not the objects present from the start, not occlusions). The
+/// generator's reference summaries and the reward's event match both follow this rule.
+pub fn is_told(e: &dtr1_twin::Event) -> bool {
+    use dtr1_twin::EventKind;
+    match e.kind {
+        EventKind::Appear => e.frame > 0,
+        EventKind::Leave | EventKind::Start | EventKind::Stop | EventKind::Collide => true,
+        EventKind::Occlude => false,
+    }
+}

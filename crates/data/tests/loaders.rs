@@ -212,5 +212,19 @@ fn dataset_round_trips_through_disk() {
     std::fs::write(dir.join("val.jsonl"), "{\"id\": 1}\n").unwrap();
     let err = dataset::read_split(&dir, "val").unwrap_err().to_string();
     assert!(err.contains("line 1"), "{err}");
+    // A dataset of an older format version names the command that rewrites it.
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    let old = manifest.replace(
+        &format!("\"version\": {}", dataset::VERSION),
+        "\"version\": 1",
+    );
+    assert_ne!(old, manifest);
+    std::fs::write(dir.join("manifest.json"), old).unwrap();
+    let err = dataset::read_split(&dir, "val").unwrap_err();
+    assert!(
+        matches!(err, dtr1_data::DataError::OldVersion { found: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("dtr1 data generate"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -21,6 +21,7 @@
 //! [`compare`] sets two runs side by side: the difference per benchmark on the same
 //! samples, with a paired bootstrap interval.
 
+pub mod baseline;
 pub mod compare;
 pub mod passk;
 mod report;
@@ -29,8 +30,9 @@ mod score;
 pub use report::{BenchmarkReport, BreakdownRow, MetricValue, Report, RewardSummary};
 pub use score::{SampleScore, Values};
 
+use baseline::Baseline;
 use dtr1_data::{dataset, DataError, Sample};
-use dtr1_prompt::{baseline::Baseline, Message, PromptError, PromptVersion};
+use dtr1_prompt::{Message, PromptError, PromptVersion};
 use dtr1_reward::RewardConfig;
 use dtr1_twin::Twin;
 use std::path::{Path, PathBuf};
@@ -236,7 +238,7 @@ impl Answerer for OracleAnswerer {
     }
 }
 
-/// The non-learned baselines ([`dtr1_prompt::baseline`]).
+/// The non-learned baselines ([`baseline`]).
 #[derive(Debug, Clone)]
 pub struct BaselineAnswerer {
     baseline: Baseline,

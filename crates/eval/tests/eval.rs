@@ -1,22 +1,31 @@
 //! End-to-end evaluation on a generated TwinBench suite: the oracle scores 100 on every
 //! benchmark, the baselines and a deliberately bad answerer score less, the intervals are
-//! seeded and contain their values, and reports are written.
+//! seeded and contain their values, and reports are written; the baselines write
+//! well-formed rollouts.
 
-use dtr1_data::{scene::SceneConfig, suite};
+use dtr1_data::{dataset, Sample, Task};
+use dtr1_eval::baseline::Baseline;
 use dtr1_eval::{
     evaluate, prepare, run, Answerer, BaselineAnswerer, EvalConfig, EvalError, OracleAnswerer,
     PreparedSample, Report, Values,
 };
-use dtr1_prompt::PromptVersion;
+use dtr1_prompt::{load_input_twin, PromptVersion};
+use dtr1_reward::{score, Request, RewardConfig};
+use dtr1_twinbench::{scene::SceneConfig, suite};
 use std::path::Path;
 
 fn suite_dir() -> tempfile::TempDir {
+    suite_of(20, 12, 3)
+}
+
+/// A generated suite of `scenes` scenes and `clips` clips from `seed`, 3 queries per task.
+fn suite_of(scenes: usize, clips: usize, seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     suite::generate(
         dir.path(),
-        20,
-        12,
-        3,
+        scenes,
+        clips,
+        seed,
         3,
         &SceneConfig::default(),
         &mut |_| {},
@@ -304,4 +313,73 @@ fn pass_at_k_counts_prompts_solved_by_any_rollout() {
     let e = dtr1_eval::passk::evaluate(samples, &none, 8, &cfg).unwrap_err();
     assert!(e.contains(&samples[0].sample.id), "{e}");
     assert!(dtr1_eval::passk::to_markdown(&rows).contains("| pass@3 |"));
+}
+
+#[test]
+fn baselines_write_well_formed_rollouts_and_fit_priors() {
+    // The suite the baselines were tuned on when they lived beside the solver.
+    let dir = suite_of(30, 10, 7);
+    let train = dataset::read_split(dir.path(), "train").unwrap();
+    let b = Baseline::fit(&train);
+    // The prior of a counting question is a number seen in training.
+    let prior = b
+        .prior(Task::ImageVqa, "How many red objects are there?")
+        .unwrap();
+    assert!(prior.parse::<u32>().is_ok(), "{prior}");
+    let cfg = RewardConfig::default();
+    let test = dataset::read_split(dir.path(), "test").unwrap();
+    let mut correct = 0.0;
+    for s in &test {
+        let twin = load_input_twin(dir.path(), s).unwrap();
+        let c = b.complete(s, &twin).unwrap();
+        let req = Request {
+            task: s.task,
+            query: &s.query,
+            twin: &twin,
+            truth: &s.truth,
+            cider: None,
+        };
+        let r = score(&c, &req, &cfg);
+        assert_eq!(r.format, 1.0, "{}: {c}\n{:?}", s.id, r.problems);
+        // Faithful copies of what they cite: every check holds but `relevant`, which a
+        // baseline that picks the wrong object rightly loses.
+        for (k, v) in &r.structure_checks {
+            assert!(k == "relevant" || *v == 1.0, "{}: {k} = {v} for {c}", s.id);
+        }
+        correct += r.accuracy;
+    }
+    // Not an oracle: the baselines get some but far from all answers right.
+    let mean = correct / test.len() as f64;
+    assert!(mean > 0.05 && mean < 0.9, "baseline mean accuracy {mean}");
+}
+
+#[test]
+fn a_grounding_query_by_colour_and_shape_is_matched_by_keywords() {
+    // The suite the baselines were tuned on when they lived beside the solver.
+    let dir = suite_of(30, 10, 7);
+    let samples: Vec<Sample> = dataset::read_manifest(dir.path())
+        .unwrap()
+        .splits
+        .keys()
+        .flat_map(|s| dataset::read_split(dir.path(), s).unwrap())
+        .collect();
+    // Level-1 grounding queries name colour and shape ("the red cube") and have one target:
+    // keyword matching must find it whenever no other object has both words.
+    let b = Baseline::default();
+    let mut checked = 0;
+    for s in samples
+        .iter()
+        .filter(|s| s.task == Task::ImageGrounding && s.level == Some(1))
+    {
+        let twin = load_input_twin(dir.path(), s).unwrap();
+        let c = b.complete(s, &twin).unwrap();
+        let target = s.truth.target_ids().unwrap()[0];
+        assert!(
+            c.contains(&format!("<answer>[{target}]</answer>")),
+            "{}: {c}",
+            s.id
+        );
+        checked += 1;
+    }
+    assert!(checked > 5);
 }

@@ -21,13 +21,13 @@ fn vqa_samples(dir: &Path) -> Vec<(dtr1_data::Sample, dtr1_twin::Twin)> {
 }
 
 fn dataset(dir: &Path) {
-    dtr1_data::suite::generate(
+    dtr1_twinbench::suite::generate(
         dir,
         30,
         0,
         7,
         2,
-        &dtr1_data::scene::SceneConfig::default(),
+        &dtr1_twinbench::scene::SceneConfig::default(),
         &mut |_| {},
     )
     .unwrap();

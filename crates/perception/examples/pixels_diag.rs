@@ -1,7 +1,7 @@
 //! Lists what the pixels backend gets wrong on rendered scenes (a development aid).
-use dtr1_data::scene::{render, SceneConfig};
 use dtr1_perception::eval::{match_objects, score, Counts};
 use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
+use dtr1_twinbench::scene::{render, SceneConfig};
 fn main() {
     let args: Vec<u64> = std::env::args()
         .skip(1)

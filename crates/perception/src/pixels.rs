@@ -102,9 +102,9 @@ fn hue(r: f32, g: f32, b: f32) -> (f32, f32) {
     (h, c)
 }
 
-/// The palette hues (degrees) of the TwinBench colours, in [`dtr1_data::scene::COLORS`] order.
+/// The palette hues (degrees) of the TwinBench colours, in [`dtr1_data::palette::COLORS`] order.
 fn palette_hues() -> Vec<f32> {
-    dtr1_data::scene::COLORS
+    dtr1_data::palette::COLORS
         .iter()
         .map(|(_, c)| hue(c[0], c[1], c[2]).0)
         .collect()
@@ -838,7 +838,7 @@ impl Pixels {
                 mask,
                 mask_source: MaskSource::Pixels,
             });
-            found.colors.push(dtr1_data::scene::COLORS[colour].0);
+            found.colors.push(dtr1_data::palette::COLORS[colour].0);
             found.sizes.push(SIZES[f.place.size].0);
             found.distances.push(cam.distance(f.place.base));
         }
@@ -1109,7 +1109,7 @@ impl Describer for PixelsDescriber {
         }
         if votes.iter().any(|&v| v > 0) {
             let best = (0..8).max_by_key(|&i| votes[i]).unwrap_or(0);
-            out.push(("color".into(), dtr1_data::scene::COLORS[best].0.into()));
+            out.push(("color".into(), dtr1_data::palette::COLORS[best].0.into()));
         }
         if y1 > y0 {
             let cam = Camera::new(h, self.cfg.horizon);

@@ -3,30 +3,20 @@
 //! stands.
 //!
 //! These are the *models* a recogniser fits to what it sees (analysis by synthesis), written
-//! from the scene description in `docs/twinbench.md` and `dtr1_data::scene`: an object of
+//! from the scene description in `docs/twinbench.md` and `dtr1_twinbench::scene`: an object of
 //! shape `s` and size factor `k` standing on image row `base` has a box of height
 //! `0.32·H·k / (1 + 1.6 z)` and width `height · aspect(s)`, where the distance `z` follows
 //! from `base = horizon + (H − horizon)·(1 − z)^1.4`. A test checks the silhouettes against
 //! rendered ground-truth masks, so a drift of the renderer shows up there.
 
 /// The shape classes (the labels TwinBench twins use).
-pub use dtr1_data::scene::SHAPES;
+pub use dtr1_data::palette::SHAPES;
 
 /// Physical size classes and their scale factors (TwinBench's `size` attribute).
-pub use dtr1_data::scene::SIZES;
+pub use dtr1_data::palette::SIZES;
 
-/// Width of a shape's box relative to its height.
-pub fn aspect(shape: &str) -> f32 {
-    match shape {
-        "capsule" => 2.0,
-        "torus" => 1.6,
-        "bowl" => 1.5,
-        "bottle" => 0.45,
-        "cube" => 1.1,
-        "cylinder" => 0.7,
-        _ => 1.0,
-    }
-}
+/// Width of a shape's box relative to its height (the renderer's own table).
+pub use dtr1_data::palette::aspect;
 
 /// Whether local point `(u, v)` lies on the silhouette of `shape`: `u ∈ [-1, 1]` across the
 /// box, `v ∈ [0, 1]` from its top to its bottom.
@@ -37,118 +27,12 @@ pub fn inside(shape: &str, u: f32, v: f32) -> bool {
         .is_some_and(|i| inside_index(i, u, v))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sphere,
-    Cube,
-    Bowl,
-    Cylinder,
-    Mug,
-    Cone,
-    Torus,
-    Star,
-    Capsule,
-    Bottle,
-    Unknown,
-}
-
-/// The silhouette kind of each entry of [`SHAPES`], looked up once.
-static KINDS: std::sync::LazyLock<Vec<Kind>> = std::sync::LazyLock::new(|| {
-    SHAPES
-        .iter()
-        .map(|s| match *s {
-            "sphere" => Kind::Sphere,
-            "cube" => Kind::Cube,
-            "bowl" => Kind::Bowl,
-            "cylinder" => Kind::Cylinder,
-            "mug" => Kind::Mug,
-            "cone" => Kind::Cone,
-            "torus" => Kind::Torus,
-            "star" => Kind::Star,
-            "capsule" => Kind::Capsule,
-            "bottle" => Kind::Bottle,
-            _ => Kind::Unknown,
-        })
-        .collect()
-});
-
-/// [`inside`] for the shape `SHAPES[shape]` (no string comparison: this runs per pixel).
+/// [`inside`] for the shape `SHAPES[shape]`: the renderer's own silhouette
+/// ([`dtr1_data::palette::surface`]), so the model cannot drift from what is drawn.
 pub fn inside_index(shape: usize, u: f32, v: f32) -> bool {
-    let sq = |x: f32| x * x;
-    let kind = KINDS.get(shape).copied().unwrap_or(Kind::Unknown);
-    match kind {
-        Kind::Sphere => sq(u) + sq(2.0 * v - 1.0) <= 1.0,
-        Kind::Cube => {
-            // Front face, top face slanting back to the right, right side face.
-            let t = (0.3 - v) / 0.3;
-            let k = (u - 0.5) / 0.5;
-            ((0.3..=1.0).contains(&v) && (-1.0..=0.5).contains(&u))
-                || ((0.0..0.3).contains(&v) && u >= -1.0 + 0.5 * t && u <= 0.5 + 0.5 * t)
-                || ((0.5..=1.0).contains(&u) && v >= 0.3 - 0.3 * k && v <= 1.0 - 0.3 * k)
-        }
-        Kind::Bowl => {
-            if v < 0.25 {
-                sq(u) + sq((v - 0.25) / 0.12) <= 1.0
-            } else {
-                sq(u) + sq((v - 0.25) / 0.75) <= 1.0
-            }
-        }
-        Kind::Cylinder | Kind::Mug => {
-            let half = if kind == Kind::Mug { 0.72 } else { 1.0 };
-            if kind == Kind::Mug && u > half {
-                let r = sq((u - 0.78) / 0.22) + sq((v - 0.5) / 0.28);
-                return (0.35..=1.0).contains(&r);
-            }
-            let uu = u / half;
-            if uu.abs() > 1.0 {
-                return false;
-            }
-            let cap = 0.12;
-            if v <= 2.0 * cap && sq(uu) + sq((v - cap) / cap) <= 1.0 {
-                return true;
-            }
-            v >= cap && (v <= 1.0 - cap || sq(uu) + sq((v - (1.0 - cap)) / cap) <= 1.0)
-        }
-        Kind::Cone => {
-            let base = 0.88;
-            if v <= base {
-                u.abs() <= v / base
-            } else {
-                sq(u) + sq((v - base) / (1.0 - base)) <= 1.0
-            }
-        }
-        Kind::Torus => {
-            let r = (sq(u) + sq((v - 0.5) / 0.5)).sqrt();
-            (0.5..=1.0).contains(&r)
-        }
-        Kind::Star => {
-            let (x, y) = (u, 2.0 * v - 1.0);
-            let sector = 2.0 * std::f32::consts::PI / 5.0;
-            let a = y.atan2(x) + std::f32::consts::FRAC_PI_2;
-            let k = a.rem_euclid(sector) / sector;
-            (sq(x) + sq(y)).sqrt() <= 0.45 + 0.55 * (2.0 * (k - 0.5)).abs()
-        }
-        Kind::Capsule => {
-            let y = (v - 0.5) / 0.5;
-            if u.abs() <= 0.5 {
-                y.abs() <= 1.0
-            } else {
-                sq((u.abs() - 0.5) / 0.5) + sq(y) <= 1.0
-            }
-        }
-        Kind::Bottle => {
-            let (neck, shoulder) = (0.28, 0.42);
-            let half = if v < neck {
-                0.22
-            } else if v < shoulder {
-                0.22 + (0.65 - 0.22) * (v - neck) / (shoulder - neck)
-            } else {
-                0.65
-            };
-            u.abs() <= half
-        }
-        Kind::Unknown => false,
-    }
+    SHAPES
+        .get(shape)
+        .is_some_and(|s| dtr1_data::palette::surface(s, u, v).is_some())
 }
 
 /// The ground-plane camera of TwinBench renders.

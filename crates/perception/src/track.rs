@@ -20,8 +20,8 @@
 use crate::{color, events, DepthMap, Detection, PerceptionError, Size};
 use dtr1_rle::Rle;
 use dtr1_twin::{
-    mask_bbox, validate, Attributes, Bbox, DepthStats, FrameObject, Mode, Motion, PathPoint, Track,
-    Twin, VideoTwin, SCHEMA_VERSION,
+    mask_bbox, validate, Attributes, Bbox, DepthStats, FrameObject, Mode, Motion, Track, Twin,
+    VideoTwin, SCHEMA_VERSION,
 };
 use image::RgbImage;
 use pathfinding::kuhn_munkres::kuhn_munkres;
@@ -545,18 +545,8 @@ pub fn build_twin(
             })
             .collect();
         let (first, last) = (t.first(), t.last());
-        let (a, b) = (t.frames[&first].centroid, t.frames[&last].centroid);
-        let steps = f64::from((last - first).max(1));
-        let path = t
-            .frames
-            .iter()
-            .filter(|(&f, _)| (f - first) % 4 == 0 || f == last)
-            .map(|(&f, o)| PathPoint {
-                frame: f,
-                x: r2(o.centroid[0]),
-                y: r2(o.centroid[1]),
-            })
-            .collect();
+        let centroids: BTreeMap<u32, [f64; 2]> =
+            t.frames.iter().map(|(&f, o)| (f, o.centroid)).collect();
         let mut attributes = Attributes {
             color: t.lab().map(|l| color::name_lab(l).to_string()),
             ..Default::default()
@@ -572,14 +562,7 @@ pub fn build_twin(
             first_frame: first,
             last_frame: last,
             frames: per,
-            motion: Some(Motion {
-                speed: r2((b[0] - a[0]).hypot(b[1] - a[1]) / steps),
-                direction: r2((b[1] - a[1])
-                    .atan2(b[0] - a[0])
-                    .to_degrees()
-                    .rem_euclid(360.0)),
-                path,
-            }),
+            motion: Motion::from_centroids(&centroids),
             attributes,
             relations: Vec::new(),
         });

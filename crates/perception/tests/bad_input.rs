@@ -1,12 +1,12 @@
 //! Every backend rejects bad input with a clear error: wrong image size, corrupt files,
 //! masks outside the frame, NaN depth (the import backend's own cases are in `import.rs`).
 
-use dtr1_data::scene::{render, SceneConfig};
 use dtr1_perception::annotations::Annotations;
 use dtr1_perception::pipeline::{
     read_image, DepthChoice, ImportSection, PerceptionConfig, Pipeline,
 };
 use dtr1_perception::{builder, Backend, DepthMap, Detection, Perception};
+use dtr1_twinbench::scene::{render, SceneConfig};
 use image::RgbImage;
 use std::path::PathBuf;
 

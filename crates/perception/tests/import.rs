@@ -1,10 +1,10 @@
 //! The import backend and the twin builder on TwinBench scenes, whose ground truth is known:
 //! Grounded-SAM-2 and COCO-results dumps of the true masks, depth as .npy and 16-bit PNG.
 
-use dtr1_data::scene::{render, SceneConfig};
 use dtr1_perception::builder::{build, BuildConfig};
 use dtr1_perception::import::Import;
 use dtr1_perception::Backend;
+use dtr1_twinbench::scene::{render, SceneConfig};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -14,7 +14,7 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
-fn gsam_json(scene: &dtr1_data::scene::Scene) -> String {
+fn gsam_json(scene: &dtr1_twinbench::scene::Scene) -> String {
     let anns: Vec<serde_json::Value> = scene
         .objects
         .iter()

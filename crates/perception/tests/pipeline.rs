@@ -1,11 +1,11 @@
 //! Backends combined by configuration: TOML and JSON say the same thing, the import backend
 //! works through the pipeline exactly as on its own, and depth can come from another source.
 
-use dtr1_data::scene::{render, SceneConfig};
 use dtr1_perception::builder::{build, BuildConfig};
 use dtr1_perception::import::Import;
 use dtr1_perception::pipeline::{DepthChoice, PerceptionConfig, Pipeline};
 use dtr1_perception::Backend;
+use dtr1_twinbench::scene::{render, SceneConfig};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("dtr1-pipeline-{}", std::process::id()));

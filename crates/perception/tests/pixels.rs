@@ -1,9 +1,9 @@
 //! The `pixels` and `annotations` backends measured on a generated TwinBench set (val split),
 //! against the targets: pixels mask mIoU ≥ 0.90 and label accuracy ≥ 0.95.
 
-use dtr1_data::scene::SceneConfig;
 use dtr1_perception::eval::{evaluate_split, Counts};
 use dtr1_perception::pipeline::{AnnotationsSection, PerceptionConfig, Pipeline};
+use dtr1_twinbench::scene::SceneConfig;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -17,7 +17,7 @@ fn suite() -> &'static Path {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).unwrap();
         }
-        dtr1_data::suite::generate(&dir, 200, 0, 7, 1, &SceneConfig::default(), &mut |_| {})
+        dtr1_twinbench::suite::generate(&dir, 200, 0, 7, 1, &SceneConfig::default(), &mut |_| {})
             .unwrap();
         dir
     })

@@ -1,9 +1,9 @@
 //! The classical mask refinement inside a box: on TwinBench renders, whose true masks are
 //! known, a refined mask must beat the filled box it starts from.
 
-use dtr1_data::scene::{render, SceneConfig};
 use dtr1_perception::refine::{refine_in_box, RefineConfig};
 use dtr1_rle::Rle;
+use dtr1_twinbench::scene::{render, SceneConfig};
 
 #[test]
 fn refined_masks_beat_their_boxes_on_renders() {

@@ -1,13 +1,13 @@
 //! Tracker and event tests: synthetic moving masks with known identities, and TwinBench
 //! clips (ground-truth per-frame masks without their ids) against the clip's event log.
 
-use dtr1_data::video::{render, ClipConfig};
 use dtr1_perception::events::{self, EventConfig};
 use dtr1_perception::track::{build_twin, track, FrameDetection, Tracker, TrackerConfig};
 use dtr1_perception::video::detections_from_twin;
 use dtr1_perception::video_eval::{evaluate, VideoScore};
 use dtr1_rle::Rle;
 use dtr1_twin::EventKind;
+use dtr1_twinbench::video::{render, ClipConfig};
 
 const W: u32 = 120;
 const H: u32 = 80;

@@ -1,10 +1,10 @@
 //! Video input: frame directories, video files (with the `ffmpeg` feature), and the whole
 //! per-frame perception + tracking path on a TwinBench clip written as PNG frames.
 
-use dtr1_data::video::{render, ClipConfig};
 use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
 use dtr1_perception::video::{self, VideoConfig};
 use dtr1_perception::video_eval::evaluate;
+use dtr1_twinbench::video::{render, ClipConfig};
 use image::{Rgb, RgbImage};
 use std::path::PathBuf;
 

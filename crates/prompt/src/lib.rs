@@ -1,5 +1,6 @@
-//! Prompts for the six dt-r1 benchmarks, the programmatic solver that writes reasoning traces
-//! in the rollout format ([`solver`]), and non-learned baselines ([`baseline`]).
+//! Prompts for the six dt-r1 benchmarks and the programmatic solver that writes reasoning
+//! traces in the rollout format ([`solver`]). The non-learned baselines are
+//! `dtr1_eval::baseline`; `dtr1 ask`'s task rule is in the CLI beside its one user.
 //!
 //! A prompt is two messages: a system message with the output contract (the `<twin>`,
 //! `<think>`, `<answer>` blocks of docs/design.md) and a user message with the task's instruction,
@@ -15,10 +16,7 @@
 //! that reports numbers produced with a prompt records the version, and every adapter records
 //! the version it was trained with ([`version::of_adapter`]).
 
-pub mod ask;
-pub mod baseline;
 pub mod solver;
-mod spec;
 pub mod version;
 
 use dtr1_data::{Sample, Task};

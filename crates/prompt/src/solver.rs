@@ -6,17 +6,18 @@
 //! on these traces (as DTwinSeger's Seg-DT), so the cold-started policy already writes
 //! well-formed rollouts before GRPO starts.
 //!
-//! For TwinBench samples the solver reads the query's meaning from `meta.spec`, works the
-//! answer out on the twin, and checks it against the ground truth; the trace is then
-//! [`Trace::grounded`]. Without a spec (other datasets), or if the twin disagrees with the
+//! For TwinBench samples the generator's own checker ([`dtr1_twinbench::suite::check`]) decides
+//! the answer from the sample's typed [`QuerySpec`] on the twin; the solver checks it against
+//! the ground truth and adds the reasoning, read off the values the prompt shows. The trace is
+//! then [`Trace::grounded`] (when that reading reaches the checker's answer, which rounding in
+//! the prompt can in rare cases prevent). Without a spec (other datasets), or if the twin disagrees with the
 //! ground truth, it falls back to a trace built from the ground truth alone (target ids, or
 //! the objects [`dtr1_reward::targets::targets`] derives from a mask or box; the most
 //! frequent annotator answer over the objects `truth.ids` names; the first reference
 //! summary) with a plain reasoning sentence.
 
-use crate::spec::{self, Spec};
 use crate::{check_kind, view, PromptError, PromptVersion};
-use dtr1_data::{GroundTruth, Sample, Task};
+use dtr1_data::{Extreme, GroundTruth, ImageSpec, Outcome, QuerySpec, Sample, Task, VideoSpec};
 use dtr1_twin::compact::{self, fmt_num, COORD_DECIMALS, UNIT_DECIMALS};
 use dtr1_twin::{EventKind, ImageTwin, Object, Track, Twin, VideoTwin};
 use std::collections::BTreeMap;
@@ -241,8 +242,8 @@ fn list(names: impl IntoIterator<Item = String>) -> String {
     }
 }
 
-/// How a superlative orders objects, and how the reasoning talks about it.
-struct Extreme {
+/// How a superlative orders the shown objects, and how the reasoning talks about it.
+struct Superlative {
     field: Field,
     /// Smaller key = more extreme.
     key: fn(&Object) -> f64,
@@ -250,64 +251,57 @@ struct Extreme {
     show: fn(&Object) -> String,
 }
 
-fn extreme(name: &str) -> Option<Extreme> {
-    Some(match name {
-        "Nearest" => Extreme {
+fn superlative(e: Extreme) -> Superlative {
+    match e {
+        Extreme::Nearest => Superlative {
             field: Field::Depth,
             key: |o| o.depth.map_or(f64::MAX, |d| d.mean),
             words: "the nearest (smallest depth)",
             show: |o| format!("d={}", unit(o.depth.map_or(f64::NAN, |d| d.mean))),
         },
-        "Farthest" => Extreme {
+        Extreme::Farthest => Superlative {
             field: Field::Depth,
             key: |o| -o.depth.map_or(f64::MIN, |d| d.mean),
             words: "the farthest (largest depth)",
             show: |o| format!("d={}", unit(o.depth.map_or(f64::NAN, |d| d.mean))),
         },
-        "Leftmost" => Extreme {
+        Extreme::Leftmost => Superlative {
             field: Field::Centroid,
             key: |o| o.centroid.map_or(f64::MAX, |c| c[0]),
             words: "the leftmost (smallest x)",
             show: |o| format!("x={}", coord(o.centroid.map_or(f64::NAN, |c| c[0]))),
         },
-        "Rightmost" => Extreme {
+        Extreme::Rightmost => Superlative {
             field: Field::Centroid,
             key: |o| -o.centroid.map_or(f64::MIN, |c| c[0]),
             words: "the rightmost (largest x)",
             show: |o| format!("x={}", coord(o.centroid.map_or(f64::NAN, |c| c[0]))),
         },
-        "Largest" => Extreme {
+        Extreme::Largest => Superlative {
             field: Field::Area,
             key: |o| -(o.area.unwrap_or(0) as f64),
             words: "the largest (biggest area)",
             show: |o| format!("area={}", o.area.unwrap_or(0)),
         },
-        _ => return None,
-    })
+    }
 }
 
 /// Shapes with an affordance, as words.
 fn afford_shapes(aff: &str) -> String {
-    let v: Vec<String> = dtr1_data::scene::SHAPES
+    let v: Vec<String> = dtr1_data::palette::SHAPES
         .iter()
-        .filter(|s| dtr1_data::scene::affordances(s).contains(&aff))
+        .filter(|s| dtr1_data::palette::affordances(s).contains(&aff))
         .map(|s| s.to_string())
         .collect();
     v.join(", ")
 }
 
-/// What the solver worked out: target ids or a text answer, the sub-twin entries, the
-/// reasoning.
+/// The solver's reasoning: what the shown values lead to (which must be the checker's answer
+/// for the trace to be grounded), the sub-twin entries, the reasoning text.
 struct Worked {
-    answer: Answer,
+    answer: Outcome,
     entries: Vec<(u32, Vec<Field>)>,
     think: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    Ids(Vec<u32>),
-    Text(String),
 }
 
 fn sorted(mut v: Vec<u32>) -> Vec<u32> {
@@ -315,18 +309,18 @@ fn sorted(mut v: Vec<u32>) -> Vec<u32> {
     v
 }
 
-fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
+fn solve_image(spec: &ImageSpec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
     let objs: Vec<&Object> = t.objects.iter().collect();
     let with_aff = |a: &str| -> Vec<&Object> {
         objs.iter()
             .copied()
-            .filter(|o| dtr1_data::scene::affordances(shape(o)).contains(&a))
+            .filter(|o| dtr1_data::palette::affordances(shape(o)).contains(&a))
             .collect()
     };
     let col = vec![];
-    match spec.kind.as_str() {
-        "Afford" => {
-            let aff = spec.get("affordance")?;
+    match spec {
+        ImageSpec::Afford { affordance } => {
+            let aff = affordance.as_str();
             let c = with_aff(aff);
             if c.is_empty() {
                 return None;
@@ -346,11 +340,13 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
                     ),
                 },
                 entries: c.iter().map(|o| (o.id, col.clone())).collect(),
-                answer: Answer::Ids(sorted(c.iter().map(|o| o.id).collect())),
+                answer: Outcome::Targets(sorted(c.iter().map(|o| o.id).collect())),
             })
         }
-        "AffordColor" => {
-            let (aff, want) = (spec.get("affordance")?, spec.get("color")?);
+        ImageSpec::AffordColor {
+            affordance: aff,
+            color: want,
+        } => {
             let c = with_aff(aff);
             let hit: Vec<&Object> = c.iter().copied().filter(|o| color(o) == want).collect();
             let [target] = hit.as_slice() else {
@@ -394,14 +390,16 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
                 )
             };
             Some(Worked {
-                answer: Answer::Ids(vec![target.id]),
+                answer: Outcome::Targets(vec![target.id]),
                 entries,
                 think,
             })
         }
-        "AffordExtreme" => {
-            let aff = spec.get("affordance")?;
-            let e = extreme(spec.get("extreme")?)?;
+        ImageSpec::AffordExtreme {
+            affordance: aff,
+            extreme,
+        } => {
+            let e = superlative(*extreme);
             let mut c = with_aff(aff);
             if c.len() < 2 {
                 return None;
@@ -412,7 +410,7 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
             let mut shown: Vec<&Object> = c.iter().copied().take(4).collect();
             shown.sort_by_key(|o| o.id);
             Some(Worked {
-                answer: Answer::Ids(vec![c[0].id]),
+                answer: Outcome::Targets(vec![c[0].id]),
                 entries: shown.iter().map(|o| (o.id, vec![e.field])).collect(),
                 think: if v == PromptVersion::V2 {
                     format!("{}: {} is #{}.", aff.replace('_', " "), e.words, c[0].id)
@@ -431,8 +429,10 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
                 },
             })
         }
-        "Ref" => {
-            let (want_c, want_s) = (spec.get("color")?, spec.get("shape")?);
+        ImageSpec::Ref {
+            color: want_c,
+            shape: want_s,
+        } => {
             let hit: Vec<&Object> = objs
                 .iter()
                 .copied()
@@ -467,14 +467,16 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
                 )
             };
             Some(Worked {
-                answer: Answer::Ids(vec![target.id]),
+                answer: Outcome::Targets(vec![target.id]),
                 entries,
                 think,
             })
         }
-        "RefLeftOf" => {
-            let want_s = spec.get("shape")?;
-            let (ac, ash) = (spec.get("anchor_color")?, spec.get("anchor_shape")?);
+        ImageSpec::RefLeftOf {
+            shape: want_s,
+            anchor_color: ac,
+            anchor_shape: ash,
+        } => {
             let anchors: Vec<&Object> = objs
                 .iter()
                 .copied()
@@ -540,13 +542,12 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
             }
             think.push('.');
             Some(Worked {
-                answer: Answer::Ids(vec![target.id]),
+                answer: Outcome::Targets(vec![target.id]),
                 entries,
                 think,
             })
         }
-        "Count" => {
-            let want = spec.get("color")?;
+        ImageSpec::Count { color: want } => {
             let hit: Vec<&Object> = objs.iter().copied().filter(|o| color(o) == want).collect();
             let ids = list(hit.iter().map(|o| format!("#{}", o.id)));
             let think = match (v, hit.is_empty()) {
@@ -562,13 +563,15 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
                 (PromptVersion::V2, false) => format!("{want}: {ids}, so {}.", hit.len()),
             };
             Some(Worked {
-                answer: Answer::Text(hit.len().to_string()),
+                answer: Outcome::Answer(hit.len().to_string()),
                 entries: hit.iter().map(|o| (o.id, col.clone())).collect(),
                 think,
             })
         }
-        "Exists" => {
-            let (want_c, want_s) = (spec.get("color")?, spec.get("shape")?);
+        ImageSpec::Exists {
+            color: want_c,
+            shape: want_s,
+        } => {
             let hit: Vec<&Object> = objs
                 .iter()
                 .copied()
@@ -601,14 +604,16 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
                 ),
             };
             Some(Worked {
-                answer: Answer::Text(if hit.is_empty() { "no" } else { "yes" }.into()),
+                answer: Outcome::Answer(if hit.is_empty() { "no" } else { "yes" }.into()),
                 entries,
                 think,
             })
         }
-        "ColorOf" => {
-            let want_s = spec.get("shape")?;
-            let e = extreme(spec.get("extreme")?)?;
+        ImageSpec::ColorOf {
+            shape: want_s,
+            extreme,
+        } => {
+            let e = superlative(*extreme);
             let mut c: Vec<&Object> = objs
                 .iter()
                 .copied()
@@ -642,10 +647,9 @@ fn solve_image(spec: &Spec, t: &ImageTwin, v: PromptVersion) -> Option<Worked> {
                     )
                 },
                 entries: shown.iter().map(|o| (o.id, vec![e.field])).collect(),
-                answer: Answer::Text(answer),
+                answer: Outcome::Answer(answer),
             })
         }
-        _ => None,
     }
 }
 
@@ -731,7 +735,7 @@ fn event_words(t: &VideoTwin, e: &dtr1_twin::Event, v: PromptVersion) -> Option<
     })
 }
 
-fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
+fn solve_video(spec: &VideoSpec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
     let collides = events_of(t, EventKind::Collide);
     let col = vec![];
     // The targets and (version 1) their collision partners.
@@ -746,8 +750,8 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
         }
         out
     };
-    match spec.kind.as_str() {
-        "StoppedAfterCollision" => {
+    match spec {
+        VideoSpec::StoppedAfterCollision => {
             let stops: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Stop)
                 .into_iter()
                 .filter(|s| {
@@ -784,10 +788,10 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
                     ),
                 },
                 entries: partners(&ids),
-                answer: Answer::Ids(ids),
+                answer: Outcome::Targets(ids),
             })
         }
-        "SetInMotion" => {
+        VideoSpec::SetInMotion => {
             let starts: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Start)
                 .into_iter()
                 .filter(|s| {
@@ -823,10 +827,10 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
                     ),
                 },
                 entries: partners(&ids),
-                answer: Answer::Ids(ids),
+                answer: Outcome::Targets(ids),
             })
         }
-        "EnteredLast" => {
+        VideoSpec::EnteredLast => {
             let appear: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Appear)
                 .into_iter()
                 .filter(|e| e.frame > 0)
@@ -853,10 +857,10 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
                     tname(t, *target, v)
                 ),
                 entries,
-                answer: Answer::Ids(vec![*target]),
+                answer: Outcome::Targets(vec![*target]),
             })
         }
-        "CountCollisions" => {
+        VideoSpec::CountCollisions => {
             let mut involved: Vec<u32> = collides.iter().flat_map(|c| c.tracks.clone()).collect();
             involved.dedup();
             Some(Worked {
@@ -866,11 +870,11 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
                     collides.len()
                 ),
                 entries: involved.iter().map(|i| (*i, col.clone())).collect(),
-                answer: Answer::Text(collides.len().to_string()),
+                answer: Outcome::Answer(collides.len().to_string()),
             })
         }
-        "CollisionsOf" => {
-            let id = track_by(t, spec.get("color")?, spec.get("shape")?)?;
+        VideoSpec::CollisionsOf { color, shape } => {
+            let id = track_by(t, color, shape)?;
             let mine: Vec<&dtr1_twin::Event> = collides
                 .iter()
                 .copied()
@@ -890,14 +894,13 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
             Some(Worked {
                 think,
                 entries: partners(&[id]),
-                answer: Answer::Text(mine.len().to_string()),
+                answer: Outcome::Answer(mine.len().to_string()),
             })
         }
-        "FirstToStop" => {
-            let (a, b) = (spec.all("a")?, spec.all("b")?);
+        VideoSpec::FirstToStop { a, b } => {
             let (ia, ib) = (
-                track_by(t, a.first()?, a.get(1)?)?,
-                track_by(t, b.first()?, b.get(1)?)?,
+                track_by(t, &a.color, &a.shape)?,
+                track_by(t, &b.color, &b.shape)?,
             );
             let stop = |id: u32| {
                 events_of(t, EventKind::Stop)
@@ -909,7 +912,7 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
             if fa == fb {
                 return None;
             }
-            let winner = if fa < fb { &a[0] } else { &b[0] };
+            let winner = if fa < fb { &a.color } else { &b.color };
             Some(Worked {
                 think: format!(
                     "{} stops at f={fa}; {} stops at f={fb}. The {winner} one stops first.",
@@ -917,11 +920,11 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
                     tname(t, ib, v)
                 ),
                 entries: vec![(ia, col.clone()), (ib, col.clone())],
-                answer: Answer::Text(winner.clone()),
+                answer: Outcome::Answer(winner.clone()),
             })
         }
-        "StopBeforeAfterCollision" => {
-            let id = track_by(t, spec.get("color")?, spec.get("shape")?)?;
+        VideoSpec::StopBeforeAfterCollision { color, shape } => {
+            let id = track_by(t, color, shape)?;
             let stop = events_of(t, EventKind::Stop)
                 .into_iter()
                 .find(|e| e.tracks[0] == id)?
@@ -944,10 +947,9 @@ fn solve_video(spec: &Spec, t: &VideoTwin, v: PromptVersion) -> Option<Worked> {
                     first.frame
                 ),
                 entries,
-                answer: Answer::Text(word.into()),
+                answer: Outcome::Answer(word.into()),
             })
         }
-        _ => None,
     }
 }
 
@@ -990,12 +992,14 @@ fn majority(answers: &[String]) -> Option<String> {
         .map(|(a, _)| a)
 }
 
-fn agrees(worked: &Worked, sample: &Sample) -> bool {
-    match (&worked.answer, &sample.truth) {
-        (Answer::Ids(ids), truth) => {
+/// Whether the checker's answer is the sample's ground truth (it is for a generated sample
+/// over its own twin; a twin from elsewhere may disagree).
+fn agrees(outcome: &Outcome, sample: &Sample) -> bool {
+    match (outcome, &sample.truth) {
+        (Outcome::Targets(ids), truth) => {
             truth.target_ids().map(|t| sorted(t.to_vec())) == Some(ids.clone())
         }
-        (Answer::Text(a), GroundTruth::Answers { answers, .. }) => {
+        (Outcome::Answer(a), GroundTruth::Answers { answers, .. }) => {
             answers.iter().any(|g| dtr1_metrics::vqa::exact_match(a, g))
         }
         _ => false,
@@ -1012,7 +1016,6 @@ fn unsolvable(sample: &Sample, message: impl Into<String>) -> PromptError {
 /// Writes the reasoning trace of a sample over its input twin (see the module docs).
 pub fn solve(version: PromptVersion, sample: &Sample, twin: &Twin) -> Result<Trace, PromptError> {
     check_kind(sample, twin)?;
-    let spec = sample.meta.get("spec").and_then(|s| spec::parse(s));
     if sample.task == Task::VideoSummary {
         let (Twin::Video(v), GroundTruth::Summaries { references, .. }) = (twin, &sample.truth)
         else {
@@ -1034,18 +1037,27 @@ pub fn solve(version: PromptVersion, sample: &Sample, twin: &Twin) -> Result<Tra
             grounded: !v.events.is_empty(),
         });
     }
+    // The generator's checker decides the answer on the input twin.
+    let decided = sample
+        .spec
+        .as_ref()
+        .and_then(|s| Some((s, dtr1_twinbench::suite::check(s, twin)?)))
+        .filter(|(_, outcome)| agrees(outcome, sample));
     // Image reasoning reads the values the prompt shows (rounded), so that the numbers in
-    // the reasoning are the ones the model sees.
+    // the reasoning are the ones the model sees; it must lead to the checker's answer.
     let shown = view(version, sample.task, twin);
-    let worked = spec.as_ref().and_then(|s| match (&shown, twin) {
-        (Twin::Image(t), _) => solve_image(s, t, version),
-        (_, Twin::Video(v)) => solve_video(s, v, version),
-        _ => None,
+    let worked = decided.and_then(|(spec, outcome)| {
+        let w = match (spec, &shown, twin) {
+            (QuerySpec::Image(s), Twin::Image(t), _) => solve_image(s, t, version),
+            (QuerySpec::Video(s), _, Twin::Video(v)) => solve_video(s, v, version),
+            _ => None,
+        }?;
+        (w.answer == outcome).then_some(w)
     });
-    if let Some(w) = worked.filter(|w| agrees(w, sample)) {
+    if let Some(w) = worked {
         let answer = match &w.answer {
-            Answer::Ids(ids) => ids_answer(ids),
-            Answer::Text(t) => t.clone(),
+            Outcome::Targets(ids) => ids_answer(ids),
+            Outcome::Answer(t) => t.clone(),
         };
         return Ok(Trace {
             twin: sub_twin(version, sample.task, twin, &w.entries),

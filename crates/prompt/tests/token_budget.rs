@@ -9,9 +9,10 @@
 //! than summaries (whose answer is a reference summary, reported on its own row). Version 1
 //! keeps its old caps.
 
-use dtr1_data::{dataset, scene::SceneConfig, suite, Task};
+use dtr1_data::{dataset, Task};
 use dtr1_policy::{ChatMessage, GgufFile, Tokenizer};
 use dtr1_prompt::{build, load_input_twin, solver, PromptVersion};
+use dtr1_twinbench::{scene::SceneConfig, suite};
 use std::collections::BTreeMap;
 
 /// Most prompt tokens any version 1 prompt may need (15 objects at ~39 tokens each).

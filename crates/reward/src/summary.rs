@@ -6,7 +6,7 @@
 //! outscore a fluent summary of the wrong events. The event match pays only for content:
 //!
 //! 1. The twin's events a summary should tell are listed in order
-//!    ([`dtr1_data::video_queries::is_told`]: appearances after the first frame, leaves,
+//!    ([`dtr1_data::is_told`]: appearances after the first frame, leaves,
 //!    starts, stops, collisions).
 //! 2. The summary is cut into clauses (at `.`, `;`, `,`, `!`, `?`, newlines, and before
 //!    `then`, `after`, `afterwards`, `while`, `when`, `which`, `until`, `before`, or `and`
@@ -29,7 +29,7 @@
 //! reads events out of English against a twin's vocabulary; it is generous with phrasing
 //! (any of the verbs below) and strict with content (names must resolve to tracks).
 
-use dtr1_data::video_queries::is_told;
+use dtr1_data::is_told;
 use dtr1_twin::{EventKind, VideoTwin};
 
 /// One event as a summary tells it, or as the twin records it.

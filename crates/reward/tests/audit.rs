@@ -8,9 +8,10 @@
 //! input twin faithfully wherever that helps them, and where they need an answer they are
 //! given the right one: the reward must not pay for the answer alone.
 
-use dtr1_data::{dataset, scene::SceneConfig, suite, GroundTruth, Sample, Task};
+use dtr1_data::{dataset, GroundTruth, Sample, Task};
 use dtr1_reward::{score, Request, RewardConfig};
 use dtr1_twin::{EventKind, Twin};
+use dtr1_twinbench::{scene::SceneConfig, suite};
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -6,9 +6,9 @@
 
 use crate::label::ParsedLabel;
 use crate::server::{serve, ServeConfig};
-use dtr1_data::scene::{render, SceneConfig};
 use dtr1_reward::{GroundTruth, RewardConfig, Task};
 use dtr1_twin::{compact, ImageTwin, Twin};
+use dtr1_twinbench::scene::{render, SceneConfig};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

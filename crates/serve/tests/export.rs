@@ -2,16 +2,17 @@
 //! score the solver's correct traces at full marks; the parquet reads back with pyarrow.
 
 use dtr1_data::dataset::{read_manifest, read_split};
-use dtr1_data::scene::SceneConfig;
 use dtr1_prompt::PromptVersion;
 use dtr1_serve::export::{export, Format};
 use dtr1_serve::ParsedLabel;
+use dtr1_twinbench::scene::SceneConfig;
 use serde_json::Value;
 use std::path::Path;
 
 fn suite(dir: &Path) -> usize {
     let counts =
-        dtr1_data::suite::generate(dir, 4, 1, 7, 1, &SceneConfig::default(), &mut |_| {}).unwrap();
+        dtr1_twinbench::suite::generate(dir, 4, 1, 7, 1, &SceneConfig::default(), &mut |_| {})
+            .unwrap();
     counts.values().sum()
 }
 

@@ -455,6 +455,36 @@ pub struct Motion {
     pub path: Vec<PathPoint>,
 }
 
+impl Motion {
+    /// The motion of a track from its centroid in each frame it is seen (`None` when it is
+    /// never seen): the net speed in pixels per frame and the direction between the first and
+    /// the last centroid, and a path sampled every 4th frame from the first and at the last,
+    /// every value rounded to 2 decimals. TwinBench's true twins and perception's twins both
+    /// describe motion this way, so their motions compare like for like.
+    pub fn from_centroids(centroids: &BTreeMap<u32, [f64; 2]>) -> Option<Motion> {
+        let r2 = |v: f64| (v * 100.0).round() / 100.0;
+        let (&first, &a) = centroids.iter().next()?;
+        let (&last, &b) = centroids.iter().next_back()?;
+        let steps = f64::from((last - first).max(1));
+        Some(Motion {
+            speed: r2((b[0] - a[0]).hypot(b[1] - a[1]) / steps),
+            direction: r2((b[1] - a[1])
+                .atan2(b[0] - a[0])
+                .to_degrees()
+                .rem_euclid(360.0)),
+            path: centroids
+                .iter()
+                .filter(|(&f, _)| (f - first) % 4 == 0 || f == last)
+                .map(|(&f, c)| PathPoint {
+                    frame: f,
+                    x: r2(c[0]),
+                    y: r2(c[1]),
+                })
+                .collect(),
+        })
+    }
+}
+
 /// An object followed through a video.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -2,13 +2,14 @@
 //! verified by an independent checker.
 //!
 //! The generator chooses targets from the scene's own objects; every query is also a
-//! structured [`Spec`], which [`check`] evaluates against the scene's *twin* (attributes,
+//! structured [`ImageSpec`], which [`check`] evaluates against the scene's *twin* (attributes,
 //! areas, depths and centroids only) with separate code. A query is kept only when the
 //! checker finds exactly the generator's answer, and a query meant to pick one object is
 //! rejected when more than one object fits.
 
-use crate::scene::{affordances, Scene};
-use crate::{Category, GroundTruth, Task};
+use crate::scene::{Scene, SceneObject};
+use dtr1_data::palette::affordances;
+use dtr1_data::{Category, Extreme, GroundTruth, ImageSpec, Outcome, Task};
 use dtr1_twin::ImageTwin;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,70 +35,15 @@ fn phrase(a: &str) -> &'static str {
     }
 }
 
-/// A superlative over a set of objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Extreme {
-    /// Smallest mean depth.
-    Nearest,
-    /// Largest mean depth.
-    Farthest,
-    /// Smallest centroid x.
-    Leftmost,
-    /// Largest centroid x.
-    Rightmost,
-    /// Largest area.
-    Largest,
-}
-
-impl Extreme {
-    const ALL: [Extreme; 5] = [
-        Extreme::Nearest,
-        Extreme::Farthest,
-        Extreme::Leftmost,
-        Extreme::Rightmost,
-        Extreme::Largest,
-    ];
-
-    fn words(self) -> &'static str {
-        match self {
-            Extreme::Nearest => "closest to the camera",
-            Extreme::Farthest => "farthest from the camera",
-            Extreme::Leftmost => "furthest to the left",
-            Extreme::Rightmost => "furthest to the right",
-            Extreme::Largest => "biggest in the picture",
-        }
+/// How a query writes a superlative.
+fn extreme_words(e: Extreme) -> &'static str {
+    match e {
+        Extreme::Nearest => "closest to the camera",
+        Extreme::Farthest => "farthest from the camera",
+        Extreme::Leftmost => "furthest to the left",
+        Extreme::Rightmost => "furthest to the right",
+        Extreme::Largest => "biggest in the picture",
     }
-}
-
-/// The meaning of a query.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Spec {
-    /// Every object with an affordance (reasoning segmentation).
-    Afford { affordance: &'static str },
-    /// The one object of a colour with an affordance.
-    AffordColor {
-        affordance: &'static str,
-        color: String,
-    },
-    /// The extreme object among those with an affordance.
-    AffordExtreme {
-        affordance: &'static str,
-        extreme: Extreme,
-    },
-    /// The one object of a colour and shape (grounding).
-    Ref { color: String, shape: String },
-    /// The one object of a shape that is left of another unique object (grounding).
-    RefLeftOf {
-        shape: String,
-        anchor_color: String,
-        anchor_shape: String,
-    },
-    /// How many objects of a colour (VQA).
-    Count { color: String },
-    /// Whether an object of a colour and shape exists (VQA).
-    Exists { color: String, shape: String },
-    /// The colour of the extreme object of a shape (VQA).
-    ColorOf { shape: String, extreme: Extreme },
 }
 
 /// One generated query.
@@ -108,7 +54,7 @@ pub struct Query {
     /// The text.
     pub text: String,
     /// Its meaning.
-    pub spec: Spec,
+    pub spec: ImageSpec,
     /// Target ids (segmentation, grounding) — empty for VQA.
     pub targets: Vec<u32>,
     /// The answer (VQA).
@@ -119,42 +65,103 @@ pub struct Query {
     pub level: u8,
 }
 
-/// What the checker computes for a spec: target ids or an answer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Target ids, sorted.
-    Targets(Vec<u32>),
-    /// A text answer.
-    Answer(String),
+/// What the checker reads of one object. The twin's objects ([`check`]) and the scene's own
+/// objects (the generator's side, which must agree) both answer it, so that one evaluation
+/// serves both and the two sides differ only in where their numbers come from.
+trait Facts {
+    /// Margin by which a superlative over depth must win.
+    const DEPTH_MARGIN: f64;
+    fn id(&self) -> u32;
+    fn color(&self) -> &str;
+    /// The shape class (a twin object's `shape` attribute, else its label).
+    fn shape(&self) -> &str;
+    /// Distance from the camera (smaller is nearer).
+    fn depth(&self) -> Option<f64>;
+    /// Centroid x.
+    fn x(&self) -> Option<f64>;
+    /// Visible area in pixels.
+    fn area(&self) -> u64;
+    /// Left edge of the box.
+    fn left_edge(&self) -> Option<f64>;
 }
 
-fn attr<'a>(o: &'a dtr1_twin::Object, k: &str) -> &'a str {
-    match k {
-        "color" => o.attributes.color.as_deref().unwrap_or(""),
-        _ => o.attributes.shape.as_deref().unwrap_or(o.label.as_str()),
+impl Facts for dtr1_twin::Object {
+    const DEPTH_MARGIN: f64 = 0.03;
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn color(&self) -> &str {
+        self.attributes.color.as_deref().unwrap_or("")
+    }
+    fn shape(&self) -> &str {
+        self.attributes
+            .shape
+            .as_deref()
+            .unwrap_or(self.label.as_str())
+    }
+    fn depth(&self) -> Option<f64> {
+        self.depth.map(|d| d.mean)
+    }
+    fn x(&self) -> Option<f64> {
+        self.centroid.map(|c| c[0])
+    }
+    fn area(&self) -> u64 {
+        self.area.unwrap_or(0)
+    }
+    fn left_edge(&self) -> Option<f64> {
+        self.bbox.map(|b| b[0])
     }
 }
 
-fn extreme_of<'a>(objs: &[&'a dtr1_twin::Object], e: Extreme) -> Option<&'a dtr1_twin::Object> {
-    let key = |o: &dtr1_twin::Object| -> f64 {
+/// The generator's side: scene metadata (shape, colour, distance `z`) and the visible masks,
+/// without the twin.
+impl Facts for SceneObject {
+    // The twin's depth is `0.1 + 0.9 z`, so this margin on `z` is the twin's 0.03.
+    const DEPTH_MARGIN: f64 = 0.03 / 0.9;
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn color(&self) -> &str {
+        self.color
+    }
+    fn shape(&self) -> &str {
+        self.shape
+    }
+    fn depth(&self) -> Option<f64> {
+        Some(f64::from(self.z))
+    }
+    fn x(&self) -> Option<f64> {
+        self.mask.centroid().map(|c| c[0])
+    }
+    fn area(&self) -> u64 {
+        self.mask.area()
+    }
+    fn left_edge(&self) -> Option<f64> {
+        Some(self.mask.to_bbox()[0])
+    }
+}
+
+/// The most extreme object, when the superlative is clear: the runner-up must differ
+/// noticeably.
+fn extreme_of<'a, O: Facts>(objs: &[&'a O], e: Extreme) -> Option<&'a O> {
+    let key = |o: &O| -> f64 {
         match e {
-            Extreme::Nearest => o.depth.map_or(f64::MAX, |d| d.mean),
-            Extreme::Farthest => -o.depth.map_or(f64::MIN, |d| d.mean),
-            Extreme::Leftmost => o.centroid.map_or(f64::MAX, |c| c[0]),
-            Extreme::Rightmost => -o.centroid.map_or(f64::MIN, |c| c[0]),
-            Extreme::Largest => -(o.area.unwrap_or(0) as f64),
+            Extreme::Nearest => o.depth().unwrap_or(f64::MAX),
+            Extreme::Farthest => -o.depth().unwrap_or(f64::MIN),
+            Extreme::Leftmost => o.x().unwrap_or(f64::MAX),
+            Extreme::Rightmost => -o.x().unwrap_or(f64::MIN),
+            Extreme::Largest => -(o.area() as f64),
         }
     };
-    let mut sorted: Vec<&dtr1_twin::Object> = objs.to_vec();
+    let mut sorted: Vec<&O> = objs.to_vec();
     sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
-    // A superlative must be clear: the runner-up must differ noticeably.
     match sorted.as_slice() {
         [] => None,
         [one] => Some(*one),
         [a, b, ..] => {
             let (ka, kb) = (key(a), key(b));
             let margin = match e {
-                Extreme::Nearest | Extreme::Farthest => 0.03,
+                Extreme::Nearest | Extreme::Farthest => O::DEPTH_MARGIN,
                 Extreme::Leftmost | Extreme::Rightmost => 15.0,
                 Extreme::Largest => 0.2 * ka.abs(),
             };
@@ -163,31 +170,32 @@ fn extreme_of<'a>(objs: &[&'a dtr1_twin::Object], e: Extreme) -> Option<&'a dtr1
     }
 }
 
-/// Evaluates a spec on a twin. `None` when the spec does not pick out a clear answer.
-pub fn check(spec: &Spec, twin: &ImageTwin) -> Option<Outcome> {
-    let objs: Vec<&dtr1_twin::Object> = twin.objects.iter().collect();
-    let with = |a: &str| -> Vec<&dtr1_twin::Object> {
+/// Evaluates a spec on a set of objects. `None` when the spec does not pick out a clear
+/// answer.
+fn evaluate<O: Facts>(spec: &ImageSpec, objects: &[O]) -> Option<Outcome> {
+    let objs: Vec<&O> = objects.iter().collect();
+    let with = |a: &str| -> Vec<&O> {
         objs.iter()
             .copied()
-            .filter(|o| affordances(attr(o, "shape")).contains(&a))
+            .filter(|o| affordances(o.shape()).contains(&a))
             .collect()
     };
-    let ids = |v: Vec<&dtr1_twin::Object>| {
-        let mut i: Vec<u32> = v.iter().map(|o| o.id).collect();
+    let ids = |v: Vec<&O>| {
+        let mut i: Vec<u32> = v.iter().map(|o| o.id()).collect();
         i.sort_unstable();
         i
     };
-    let one = |v: Vec<&dtr1_twin::Object>| (v.len() == 1).then(|| Outcome::Targets(vec![v[0].id]));
+    let one = |v: Vec<&O>| (v.len() == 1).then(|| Outcome::Targets(vec![v[0].id()]));
     match spec {
-        Spec::Afford { affordance } => {
+        ImageSpec::Afford { affordance } => {
             let v = with(affordance);
             (!v.is_empty()).then(|| Outcome::Targets(ids(v)))
         }
-        Spec::AffordColor { affordance, color } => one(with(affordance)
+        ImageSpec::AffordColor { affordance, color } => one(with(affordance)
             .into_iter()
-            .filter(|o| attr(o, "color") == color)
+            .filter(|o| o.color() == color)
             .collect()),
-        Spec::AffordExtreme {
+        ImageSpec::AffordExtreme {
             affordance,
             extreme,
         } => {
@@ -195,68 +203,72 @@ pub fn check(spec: &Spec, twin: &ImageTwin) -> Option<Outcome> {
             if v.len() < 2 {
                 return None;
             }
-            extreme_of(&v, *extreme).map(|o| Outcome::Targets(vec![o.id]))
+            extreme_of(&v, *extreme).map(|o| Outcome::Targets(vec![o.id()]))
         }
-        Spec::Ref { color, shape } => one(objs
+        ImageSpec::Ref { color, shape } => one(objs
             .iter()
             .copied()
-            .filter(|o| attr(o, "color") == color && attr(o, "shape") == shape)
+            .filter(|o| o.color() == color && o.shape() == shape)
             .collect()),
-        Spec::RefLeftOf {
+        ImageSpec::RefLeftOf {
             shape,
             anchor_color,
             anchor_shape,
         } => {
-            let anchors: Vec<_> = objs
+            let anchors: Vec<&O> = objs
                 .iter()
                 .copied()
-                .filter(|o| attr(o, "color") == anchor_color && attr(o, "shape") == anchor_shape)
+                .filter(|o| o.color() == anchor_color && o.shape() == anchor_shape)
                 .collect();
             let [anchor] = anchors.as_slice() else {
                 return None;
             };
-            let ab = anchor.bbox?;
+            let edge = anchor.left_edge()?;
             one(objs
                 .iter()
                 .copied()
                 .filter(|o| {
-                    o.id != anchor.id
-                        && attr(o, "shape") == shape
-                        && o.centroid.is_some_and(|c| c[0] < ab[0])
+                    o.id() != anchor.id() && o.shape() == shape && o.x().is_some_and(|x| x < edge)
                 })
                 .collect())
         }
-        Spec::Count { color } => Some(Outcome::Answer(
+        ImageSpec::Count { color } => Some(Outcome::Answer(
             objs.iter()
-                .filter(|o| attr(o, "color") == color)
+                .filter(|o| o.color() == color)
                 .count()
                 .to_string(),
         )),
-        Spec::Exists { color, shape } => {
+        ImageSpec::Exists { color, shape } => {
             let any = objs
                 .iter()
-                .any(|o| attr(o, "color") == color && attr(o, "shape") == shape);
+                .any(|o| o.color() == color && o.shape() == shape);
             Some(Outcome::Answer(if any { "yes" } else { "no" }.into()))
         }
-        Spec::ColorOf { shape, extreme } => {
-            let v: Vec<_> = objs
+        ImageSpec::ColorOf { shape, extreme } => {
+            let v: Vec<&O> = objs
                 .iter()
                 .copied()
-                .filter(|o| attr(o, "shape") == shape)
+                .filter(|o| o.shape() == shape)
                 .collect();
             if v.len() < 2 {
                 return None;
             }
-            extreme_of(&v, *extreme).map(|o| Outcome::Answer(attr(o, "color").to_string()))
+            extreme_of(&v, *extreme).map(|o| Outcome::Answer(o.color().to_string()))
         }
     }
+}
+
+/// Evaluates a spec on a twin (attributes, areas, depths, centroids and boxes only): target
+/// ids (sorted) or an answer. `None` when the spec does not pick out a clear answer.
+pub fn check(spec: &ImageSpec, twin: &ImageTwin) -> Option<Outcome> {
+    evaluate(spec, &twin.objects)
 }
 
 /// The objects a query is about: what a sub-twin needs to answer it (stored as the ground
 /// truth's `ids`). Segmentation and grounding: the targets. A count: every object of the
 /// colour. An existence question: the objects that match (none when the answer is no). The
 /// colour of an extreme object: that object. `None` when [`check`] finds no clear answer.
-pub fn relevant(spec: &Spec, twin: &ImageTwin) -> Option<Vec<u32>> {
+pub fn relevant(spec: &ImageSpec, twin: &ImageTwin) -> Option<Vec<u32>> {
     let matching = |f: &dyn Fn(&dtr1_twin::Object) -> bool| -> Vec<u32> {
         let mut v: Vec<u32> = twin.objects.iter().filter(|o| f(o)).map(|o| o.id).collect();
         v.sort_unstable();
@@ -264,16 +276,13 @@ pub fn relevant(spec: &Spec, twin: &ImageTwin) -> Option<Vec<u32>> {
     };
     match (spec, check(spec, twin)?) {
         (_, Outcome::Targets(ids)) => Some(ids),
-        (Spec::Count { color }, _) => Some(matching(&|o| attr(o, "color") == color)),
-        (Spec::Exists { color, shape }, _) => Some(matching(&|o| {
-            attr(o, "color") == color || attr(o, "shape") == shape
-        })),
-        (Spec::ColorOf { shape, extreme }, _) => {
-            let v: Vec<&dtr1_twin::Object> = twin
-                .objects
-                .iter()
-                .filter(|o| attr(o, "shape") == shape)
-                .collect();
+        (ImageSpec::Count { color }, _) => Some(matching(&|o| o.color() == color)),
+        (ImageSpec::Exists { color, shape }, _) => {
+            Some(matching(&|o| o.color() == color || o.shape() == shape))
+        }
+        (ImageSpec::ColorOf { shape, extreme }, _) => {
+            let v: Vec<&dtr1_twin::Object> =
+                twin.objects.iter().filter(|o| o.shape() == shape).collect();
             extreme_of(&v, *extreme).map(|o| vec![o.id])
         }
         _ => None,
@@ -287,7 +296,7 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
     let mut out = Vec::new();
     let objs = &scene.objects;
     let pick = |rng: &mut ChaCha8Rng| &objs[rng.random_range(0..objs.len())];
-    let colors = crate::scene::COLORS.map(|c| c.0);
+    let colors = dtr1_data::palette::COLORS.map(|c| c.0);
     for task in [Task::ImageReasonseg, Task::ImageGrounding, Task::ImageVqa] {
         let mut made = 0;
         for _ in 0..per_task * 12 {
@@ -303,7 +312,9 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
                         continue;
                     };
                     (
-                        Spec::Afford { affordance: a },
+                        ImageSpec::Afford {
+                            affordance: a.into(),
+                        },
                         format!("Segment everything that {}.", phrase(a)),
                         Category::Semantic,
                         1,
@@ -313,8 +324,8 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
                     let a = affordances(o.shape);
                     let Some(&a) = a.first() else { continue };
                     (
-                        Spec::AffordColor {
-                            affordance: a,
+                        ImageSpec::AffordColor {
+                            affordance: a.into(),
                             color: o.color.into(),
                         },
                         format!("Which {} thing {}?", o.color, phrase(a)),
@@ -327,21 +338,21 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
                     let Some(&a) = a.first() else { continue };
                     let e = Extreme::ALL[rng.random_range(0..Extreme::ALL.len())];
                     (
-                        Spec::AffordExtreme {
-                            affordance: a,
+                        ImageSpec::AffordExtreme {
+                            affordance: a.into(),
                             extreme: e,
                         },
                         format!(
                             "Of the things that {}, find the one {}.",
                             phrase(a),
-                            e.words()
+                            extreme_words(e)
                         ),
                         Category::Spatial,
                         3,
                     )
                 }
                 (Task::ImageGrounding, 0 | 1) => (
-                    Spec::Ref {
+                    ImageSpec::Ref {
                         color: o.color.into(),
                         shape: o.shape.into(),
                     },
@@ -352,7 +363,7 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
                 (Task::ImageGrounding, _) => {
                     let anchor = pick(&mut rng);
                     (
-                        Spec::RefLeftOf {
+                        ImageSpec::RefLeftOf {
                             shape: o.shape.into(),
                             anchor_color: anchor.color.into(),
                             anchor_shape: anchor.shape.into(),
@@ -368,7 +379,7 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
                 (_, 0) => {
                     let c = colors[rng.random_range(0..colors.len())];
                     (
-                        Spec::Count { color: c.into() },
+                        ImageSpec::Count { color: c.into() },
                         format!("How many {c} objects are there?"),
                         Category::Semantic,
                         1,
@@ -377,7 +388,7 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
                 (_, 1) => {
                     let c = colors[rng.random_range(0..colors.len())];
                     (
-                        Spec::Exists {
+                        ImageSpec::Exists {
                             color: c.into(),
                             shape: o.shape.into(),
                         },
@@ -389,18 +400,18 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
                 _ => {
                     let e = Extreme::ALL[rng.random_range(0..Extreme::ALL.len())];
                     (
-                        Spec::ColorOf {
+                        ImageSpec::ColorOf {
                             shape: o.shape.into(),
                             extreme: e,
                         },
-                        format!("What colour is the {} {}?", o.shape, e.words()),
+                        format!("What colour is the {} {}?", o.shape, extreme_words(e)),
                         Category::Spatial,
                         3,
                     )
                 }
             };
             // The generator's own answer, from the scene objects.
-            let expected = generated_answer(&spec, scene);
+            let expected = evaluate(&spec, &scene.objects);
             let Some(checked) = check(&spec, twin) else {
                 continue;
             };
@@ -424,120 +435,6 @@ pub fn generate(scene: &Scene, twin: &ImageTwin, seed: u64, per_task: usize) -> 
         }
     }
     out
-}
-
-/// The generator's side: the answer from scene metadata (shape, colour, distance `z`,
-/// visible area), without the twin. Agreement with [`check`] is required.
-fn generated_answer(spec: &Spec, scene: &Scene) -> Option<Outcome> {
-    let objs = &scene.objects;
-    let sorted_ids = |mut v: Vec<u32>| {
-        v.sort_unstable();
-        v
-    };
-    match spec {
-        Spec::Afford { affordance } => {
-            let v: Vec<u32> = objs
-                .iter()
-                .filter(|o| affordances(o.shape).contains(affordance))
-                .map(|o| o.id)
-                .collect();
-            (!v.is_empty()).then(|| Outcome::Targets(sorted_ids(v)))
-        }
-        Spec::AffordColor { affordance, color } => {
-            let v: Vec<u32> = objs
-                .iter()
-                .filter(|o| affordances(o.shape).contains(affordance) && o.color == color)
-                .map(|o| o.id)
-                .collect();
-            (v.len() == 1).then_some(Outcome::Targets(v))
-        }
-        Spec::Ref { color, shape } => {
-            let v: Vec<u32> = objs
-                .iter()
-                .filter(|o| o.color == color && o.shape == shape)
-                .map(|o| o.id)
-                .collect();
-            (v.len() == 1).then_some(Outcome::Targets(v))
-        }
-        Spec::Count { color } => Some(Outcome::Answer(
-            objs.iter().filter(|o| o.color == color).count().to_string(),
-        )),
-        Spec::Exists { color, shape } => Some(Outcome::Answer(
-            if objs.iter().any(|o| o.color == color && o.shape == shape) {
-                "yes"
-            } else {
-                "no"
-            }
-            .into(),
-        )),
-        // Superlatives and relative positions depend on geometry the scene metadata does not
-        // store directly; the generator measures them on the masks.
-        Spec::AffordExtreme {
-            affordance,
-            extreme,
-        } => {
-            let v: Vec<_> = objs
-                .iter()
-                .filter(|o| affordances(o.shape).contains(affordance))
-                .collect();
-            if v.len() < 2 {
-                return None;
-            }
-            measure_extreme(&v, *extreme).map(|id| Outcome::Targets(vec![id]))
-        }
-        Spec::ColorOf { shape, extreme } => {
-            let v: Vec<_> = objs.iter().filter(|o| o.shape == shape).collect();
-            if v.len() < 2 {
-                return None;
-            }
-            let id = measure_extreme(&v, *extreme)?;
-            objs.iter()
-                .find(|o| o.id == id)
-                .map(|o| Outcome::Answer(o.color.into()))
-        }
-        Spec::RefLeftOf {
-            shape,
-            anchor_color,
-            anchor_shape,
-        } => {
-            let anchors: Vec<_> = objs
-                .iter()
-                .filter(|o| o.color == anchor_color && o.shape == anchor_shape)
-                .collect();
-            let [anchor] = anchors.as_slice() else {
-                return None;
-            };
-            let left_edge = anchor.mask.to_bbox()[0];
-            let v: Vec<u32> = objs
-                .iter()
-                .filter(|o| o.id != anchor.id && o.shape == shape)
-                .filter(|o| o.mask.centroid().is_some_and(|c| c[0] < left_edge))
-                .map(|o| o.id)
-                .collect();
-            (v.len() == 1).then_some(Outcome::Targets(v))
-        }
-    }
-}
-
-fn measure_extreme(v: &[&crate::scene::SceneObject], e: Extreme) -> Option<u32> {
-    let key = |o: &crate::scene::SceneObject| -> f64 {
-        match e {
-            Extreme::Nearest => f64::from(o.z),
-            Extreme::Farthest => -f64::from(o.z),
-            Extreme::Leftmost => o.mask.centroid().map_or(f64::MAX, |c| c[0]),
-            Extreme::Rightmost => -o.mask.centroid().map_or(f64::MIN, |c| c[0]),
-            Extreme::Largest => -(o.mask.area() as f64),
-        }
-    };
-    let mut s: Vec<_> = v.to_vec();
-    s.sort_by(|a, b| key(a).total_cmp(&key(b)));
-    let (a, b) = (s[0], s[1]);
-    let margin = match e {
-        Extreme::Nearest | Extreme::Farthest => 0.03 / 0.9,
-        Extreme::Leftmost | Extreme::Rightmost => 15.0,
-        Extreme::Largest => 0.2 * key(a).abs(),
-    };
-    (key(b) - key(a) > margin).then_some(a.id)
 }
 
 /// The ground truth a query is scored against.

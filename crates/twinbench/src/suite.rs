@@ -1,4 +1,4 @@
-//! Writing a TwinBench image suite to disk in the dataset format ([`crate::dataset`]).
+//! Writing a TwinBench suite to disk in the dataset format ([`dtr1_data::dataset`]).
 //!
 //! Scene `i` is rendered from seed `seed + i`; its image goes to `images/scene_i.png`, its true
 //! twin to `twins/scene_i.json`. Scenes with `i % 10 == 0` form `test`, `i % 10 == 1` form
@@ -8,10 +8,10 @@
 //! of a held-out pair — named by the query, one of its targets, or an actor of an event a
 //! summary tells — goes to `heldout`).
 
-use crate::dataset::{self, write_atomic};
-use crate::queries::{self, Spec};
+use crate::queries;
 use crate::scene::{render, SceneConfig};
-use crate::{DataError, Media, Sample};
+use dtr1_data::dataset::{self, write_atomic};
+use dtr1_data::{DataError, ImageSpec, Media, Outcome, QuerySpec, Sample, VideoSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ pub const HELDOUT_PAIRS: [(&str, &str); 4] = [
     ("yellow", "cone"),
 ];
 
-fn mentions_heldout(spec: &Spec, twin: &dtr1_twin::ImageTwin, targets: &[u32]) -> bool {
+fn mentions_heldout(spec: &ImageSpec, twin: &dtr1_twin::ImageTwin, targets: &[u32]) -> bool {
     let pair = |c: &str, s: &str| HELDOUT_PAIRS.iter().any(|(hc, hs)| *hc == c && *hs == s);
     let target_pair = targets.iter().filter_map(|id| twin.object(*id)).any(|o| {
         pair(
@@ -33,8 +33,10 @@ fn mentions_heldout(spec: &Spec, twin: &dtr1_twin::ImageTwin, targets: &[u32]) -
     });
     target_pair
         || match spec {
-            Spec::Ref { color, shape } | Spec::Exists { color, shape } => pair(color, shape),
-            Spec::RefLeftOf {
+            ImageSpec::Ref { color, shape } | ImageSpec::Exists { color, shape } => {
+                pair(color, shape)
+            }
+            ImageSpec::RefLeftOf {
                 anchor_color,
                 anchor_shape,
                 ..
@@ -50,16 +52,17 @@ fn is_heldout_pair(c: &str, s: &str) -> bool {
 /// Whether a video query is about a track of a held-out pair: the pairs it names, its target
 /// tracks, or (summaries, `tracks` = the tracks of the told events) the tracks it tells of.
 fn video_mentions_heldout(
-    spec: Option<&crate::video_queries::VSpec>,
+    spec: Option<&VideoSpec>,
     twin: &dtr1_twin::VideoTwin,
     tracks: &[u32],
 ) -> bool {
-    use crate::video_queries::VSpec;
     let named = match spec {
-        Some(VSpec::CollisionsOf { color, shape })
-        | Some(VSpec::StopBeforeAfterCollision { color, shape }) => is_heldout_pair(color, shape),
-        Some(VSpec::FirstToStop { a, b }) => {
-            is_heldout_pair(&a.0, &a.1) || is_heldout_pair(&b.0, &b.1)
+        Some(VideoSpec::CollisionsOf { color, shape })
+        | Some(VideoSpec::StopBeforeAfterCollision { color, shape }) => {
+            is_heldout_pair(color, shape)
+        }
+        Some(VideoSpec::FirstToStop { a, b }) => {
+            is_heldout_pair(&a.color, &a.shape) || is_heldout_pair(&b.color, &b.shape)
         }
         _ => false,
     };
@@ -113,7 +116,6 @@ pub fn generate(
         {
             let heldout = mentions_heldout(&q.spec, &twin, &q.targets);
             let mut meta = BTreeMap::new();
-            meta.insert("spec".into(), format!("{:?}", q.spec));
             meta.insert("seed".into(), s.to_string());
             let sample = Sample {
                 id: format!("twinbench/{name}/{k}"),
@@ -127,6 +129,7 @@ pub fn generate(
                 truth: queries::ground_truth(&q, &twin),
                 category: Some(q.category),
                 level: Some(q.level),
+                spec: Some(QuerySpec::Image(q.spec)),
                 twin: Some(twin_path.clone()),
                 source: format!("twinbench/{}", if heldout { "heldout" } else { split }),
                 meta,
@@ -177,7 +180,7 @@ pub fn generate(
         for q in crate::video_queries::generate(&clip, &twin) {
             let heldout = video_mentions_heldout(Some(&q.spec), &twin, &q.targets);
             let truth = match q.task {
-                crate::Task::VideoReasonseg => {
+                dtr1_data::Task::VideoReasonseg => {
                     let mut masks = BTreeMap::new();
                     for (f, fm) in clip.masks.iter().enumerate() {
                         let parts: Vec<dtr1_rle::Rle> = q
@@ -190,12 +193,12 @@ pub fn generate(
                             masks.insert(f as u32, m);
                         }
                     }
-                    crate::GroundTruth::VideoMasks {
+                    dtr1_data::GroundTruth::VideoMasks {
                         masks,
                         ids: Some(q.targets.clone()),
                     }
                 }
-                _ => crate::GroundTruth::Answers {
+                _ => dtr1_data::GroundTruth::Answers {
                     answers: vec![q.answer.clone().unwrap_or_default()],
                     ids: crate::video_queries::relevant(&q.spec, &twin),
                 },
@@ -205,27 +208,26 @@ pub fn generate(
                 q.text,
                 truth,
                 q.level,
-                format!("{:?}", q.spec),
+                QuerySpec::Video(q.spec),
                 heldout,
             ));
         }
         let told = crate::video_queries::summary_relevant(&twin);
         let summary_heldout = video_mentions_heldout(None, &twin, &told);
         samples.push((
-            crate::Task::VideoSummary,
+            dtr1_data::Task::VideoSummary,
             "Summarise what happens in the video.".to_string(),
-            crate::GroundTruth::Summaries {
+            dtr1_data::GroundTruth::Summaries {
                 references: crate::video_queries::summaries(&twin),
                 ids: Some(told),
             },
             2,
-            "Summary".to_string(),
+            QuerySpec::Summary,
             summary_heldout,
         ));
         for (k, (task, text, truth, level, spec, heldout)) in samples.into_iter().enumerate() {
             let split = if heldout { "heldout" } else { split };
             let mut meta = BTreeMap::new();
-            meta.insert("spec".into(), spec);
             meta.insert("seed".into(), s.to_string());
             splits.entry(split.to_string()).or_default().push(Sample {
                 id: format!("twinbench/{name}/{k}"),
@@ -235,6 +237,7 @@ pub fn generate(
                 truth,
                 category: Some(crate::video_queries::CATEGORY),
                 level: Some(level),
+                spec: Some(spec),
                 twin: Some(twin_path.clone()),
                 source: format!("twinbench/{split}"),
                 meta,
@@ -245,4 +248,16 @@ pub fn generate(
     let counts = splits.iter().map(|(k, v)| (k.clone(), v.len())).collect();
     dataset::write(dir, "twinbench", &splits)?;
     Ok(counts)
+}
+
+/// What a query's spec decides on a twin of the query's kind, by the generator's own checkers
+/// ([`queries::check`], [`crate::video_queries::check`]); `None` when the spec picks out no
+/// clear answer on this twin, or when spec and twin are of different kinds. A summary has no
+/// single answer, so it decides nothing.
+pub fn check(spec: &QuerySpec, twin: &dtr1_twin::Twin) -> Option<Outcome> {
+    match (spec, twin) {
+        (QuerySpec::Image(s), dtr1_twin::Twin::Image(t)) => queries::check(s, t),
+        (QuerySpec::Video(s), dtr1_twin::Twin::Video(t)) => crate::video_queries::check(s, t),
+        _ => None,
+    }
 }

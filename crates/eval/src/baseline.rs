@@ -14,11 +14,11 @@
 //!   the task's majority answer.
 //! - **summary**: a fixed template over the twin — the objects, then every event in order.
 
-use crate::solver::MAX_ENTRIES;
+use dtr1_prompt::solver::MAX_ENTRIES;
 // The baselines write their sub-twins as JSON, which the reward reads under every prompt
 // version: a baseline reads no prompt, so the version does not change what it answers.
-use crate::{check_kind, completion, PromptError, PromptVersion};
 use dtr1_data::{GroundTruth, Sample, Task};
+use dtr1_prompt::{check_kind, completion, PromptError, PromptVersion};
 use dtr1_twin::{EventKind, Object, Track, Twin, VideoTwin};
 use std::collections::BTreeMap;
 

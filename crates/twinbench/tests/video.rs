@@ -1,7 +1,7 @@
 //! TwinBench clips: deterministic, with a strictly valid twin and a consistent event log.
 
-use dtr1_data::video::{render, ClipConfig};
 use dtr1_twin::{validate, EventKind, Mode, Twin};
+use dtr1_twinbench::video::{render, ClipConfig};
 
 #[test]
 fn clips_are_deterministic_and_their_twins_valid() {

@@ -1,7 +1,8 @@
 //! TwinBench scenes: deterministic, ground truth consistent with the pixels.
 
-use dtr1_data::scene::{render, SceneConfig, COLORS};
+use dtr1_data::palette::COLORS;
 use dtr1_twin::{validate, Mode, Twin};
+use dtr1_twinbench::scene::{render, SceneConfig};
 
 fn hue(rgb: [u8; 3]) -> Option<f32> {
     let [r, g, b] = rgb.map(|v| f32::from(v) / 255.0);

@@ -14,12 +14,12 @@
 //! [`STOP_SPEED`]), `collide` (the frame of contact; the faster track first), `occlude` (first frame in
 //! which more than half of a visible object is hidden by a nearer one; occluder first).
 
-use crate::scene::{background, paint, project, Placed, COLORS, MATERIALS, SIZES};
-use crate::DataError;
+use crate::scene::{background, paint, project, Placed};
+use dtr1_data::palette::{COLORS, MATERIALS, SIZES};
+use dtr1_data::DataError;
 use dtr1_rle::Rle;
 use dtr1_twin::{
-    Attributes, DepthStats, Event, EventKind, FrameObject, Motion, PathPoint, Track, VideoTwin,
-    SCHEMA_VERSION,
+    Attributes, DepthStats, Event, EventKind, FrameObject, Motion, Track, VideoTwin, SCHEMA_VERSION,
 };
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
@@ -407,18 +407,9 @@ impl Clip {
             let (Some(&first), Some(&last)) = (per.keys().next(), per.keys().last()) else {
                 continue;
             };
-            let c = |f: u32| per[&f].centroid.expect("visible frames have centroids");
-            let (a, b) = (c(first), c(last));
-            let steps = f64::from((last - first).max(1));
-            let r2 = |v: f64| (v * 100.0).round() / 100.0;
-            let path = per
-                .keys()
-                .filter(|&&f| (f - first) % 4 == 0 || f == last)
-                .map(|&f| PathPoint {
-                    frame: f,
-                    x: c(f)[0],
-                    y: c(f)[1],
-                })
+            let centroids: BTreeMap<u32, [f64; 2]> = per
+                .iter()
+                .map(|(&f, fo)| (f, fo.centroid.expect("visible frames have centroids")))
                 .collect();
             tracks.push(Track {
                 id: o.id,
@@ -427,14 +418,7 @@ impl Clip {
                 first_frame: first,
                 last_frame: last,
                 frames: per,
-                motion: Some(Motion {
-                    speed: r2((b[0] - a[0]).hypot(b[1] - a[1]) / steps),
-                    direction: r2((b[1] - a[1])
-                        .atan2(b[0] - a[0])
-                        .to_degrees()
-                        .rem_euclid(360.0)),
-                    path,
-                }),
+                motion: Motion::from_centroids(&centroids),
                 attributes: Attributes {
                     color: Some(o.color.into()),
                     size: Some(o.size.into()),
