@@ -12,9 +12,11 @@ use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
 use dtr1_perception::video::{self, VideoConfig};
 use dtr1_policy::{ChatMessage, Model, Policy, RemotePolicy, SamplingParams, Tokenizer};
 use dtr1_prompt::ask::{infer_task, TaskKind, Vote};
-use dtr1_reward::accuracy::{parse_answer, Answer};
+use dtr1_reward::accuracy::Answer;
+use dtr1_reward::answer::{self, Problem, Reading};
+use dtr1_reward::structure::StructureProblem;
 use dtr1_rle::Rle;
-use dtr1_serve::ask::{decode, AskAnswer};
+use dtr1_serve::ask::AskAnswer;
 use dtr1_twin::{ImageTwin, Twin, VideoTwin};
 use image::{Rgb, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -566,82 +568,41 @@ fn block(text: &str, name: &str) -> Option<String> {
     (start <= end).then(|| text[start..end].trim().to_string())
 }
 
-fn exists(twin: &Twin, id: u32) -> bool {
-    match twin {
-        Twin::Image(t) => t.object(id).is_some(),
-        Twin::Video(v) => v.track(id).is_some(),
-    }
-}
-
-fn check_rollout(task: Task, query: &str, twin: &Twin, completion: &str) -> Check {
-    let parsed = dtr1_reward::rollout::parse(completion);
-    let format_problems: Vec<String> = match &parsed.result {
+/// The reward's structure check of a rollout as the answer layer read it, with each id that
+/// does not fit named by the layer.
+fn check_rollout(task: Task, twin: &Twin, reading: &Reading) -> Check {
+    let format_problems: Vec<String> = match &reading.rollout.result {
         Ok(_) => vec![],
         Err(ps) => ps.iter().map(ToString::to_string).collect(),
     };
-    let answer = parse_answer(task, parsed.answer.as_deref().unwrap_or(""));
-    // The structure check reads only the task, the twin and the rollout; the truth is not
-    // consulted, so an empty one stands in for the answer nobody knows.
-    let truth = dtr1_data::GroundTruth::Answers {
-        answers: vec![],
-        ids: None,
-    };
-    let req = dtr1_reward::Request {
+    // The structure check reads only the task, the twin and the rollout; what the query is
+    // about is not known here, so the `relevant` check is left out.
+    let st = dtr1_reward::structure::check(
+        reading.rollout.twin.as_deref(),
+        &reading.strict(twin),
         task,
-        query,
         twin,
-        truth: &truth,
-        cider: None,
-    };
-    let cfg = dtr1_reward::RewardConfig::default();
-    let st = dtr1_reward::structure::check(parsed.twin.as_deref(), &answer, &req, &cfg, None);
-    let unit = if task.is_video() { "track" } else { "object" };
-    let mut named = Vec::new();
-    let sub_ids: Vec<u32> = parsed
-        .twin
-        .as_deref()
-        .and_then(|b| serde_json::from_str::<Value>(b.trim()).ok())
-        .and_then(|v| {
-            v.get(if task.is_video() { "tracks" } else { "objects" })
-                .and_then(Value::as_array)
-                .cloned()
-        })
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| e.get("id").and_then(Value::as_u64))
-        .filter_map(|i| u32::try_from(i).ok())
-        .collect();
-    for id in &sub_ids {
-        if !exists(twin, *id) {
-            named.push(format!(
-                "the <twin> block lists {unit} id {id}, which is not in the input twin"
-            ));
-        }
-    }
-    if let Answer::Ids(ids) = &answer {
-        for id in ids {
-            if !exists(twin, *id) {
-                named.push(format!(
-                    "cited id {id} is not in the input twin (no such {unit})"
-                ));
-            } else if !sub_ids.contains(id) {
-                named.push(format!(
-                    "cited id {id} is not in the <twin> block the model wrote"
-                ));
-            }
-        }
-    }
-    // The reward's summary lines for ids are replaced by the lines naming each id.
-    let mut problems: Vec<String> = st
+        &dtr1_reward::RewardConfig::default(),
+        None,
+    );
+    // The reward's summary lines about ids give way to the layer's lines naming each id; an
+    // answer is malformed for citing ids the twin lacks exactly when the layer names one.
+    let named = !reading.problems.is_empty();
+    let cites_missing = reading
         .problems
-        .into_iter()
-        .filter(|p| {
-            named.is_empty()
-                || !(p.contains("do not exist in the input twin")
-                    || p.contains("cites ids that are not in the sub-twin"))
+        .iter()
+        .any(|p| matches!(p, Problem::CitedNotInTwin { .. }));
+    let problems: Vec<String> = st
+        .problems
+        .iter()
+        .filter(|p| match p {
+            StructureProblem::IdsNotInTwin(_) | StructureProblem::CitesOutsideSubTwin => !named,
+            StructureProblem::MalformedAnswer(_) => !cites_missing,
+            _ => true,
         })
+        .map(ToString::to_string)
+        .chain(reading.problems.iter().map(ToString::to_string))
         .collect();
-    problems.extend(named);
     Check {
         format_ok: format_problems.is_empty(),
         format_problems,
@@ -654,6 +615,9 @@ fn check_rollout(task: Task, query: &str, twin: &Twin, completion: &str) -> Chec
 /// One rollout and what became of it.
 struct Candidate {
     completion: String,
+    /// The answer layer's reading of the completion.
+    reading: Reading,
+    /// The reading as `/v1/ask` answers it.
     decoded: AskAnswer,
     check: Check,
     tokens: Option<usize>,
@@ -661,11 +625,14 @@ struct Candidate {
 
 impl Candidate {
     fn ids(&self) -> Option<Vec<u32>> {
-        serde_json::from_value(self.decoded.answer.clone()).ok()
+        match &self.reading.answer {
+            Answer::Ids(ids) => Some(ids.clone()),
+            _ => None,
+        }
     }
 
     /// The answer in a few words.
-    fn short(&self, task: Task) -> String {
+    fn short(&self) -> String {
         let d = &self.decoded;
         if let Some(t) = &d.text {
             return format!("{t:?}");
@@ -694,11 +661,12 @@ impl Candidate {
                 b[3]
             );
         }
-        let parsed = dtr1_reward::rollout::parse(&self.completion);
-        match parse_answer(task, parsed.answer.as_deref().unwrap_or("")) {
+        match &self.reading.answer {
             Answer::Invalid(why) => format!("no valid answer ({why})"),
             Answer::Ids(_) => format!("{ids}: none of them is in the input twin"),
-            _ if parsed.answer.is_none() => "no valid answer (no <answer> block)".into(),
+            _ if self.reading.rollout.answer.is_none() => {
+                "no valid answer (no <answer> block)".into()
+            }
             _ => "no valid answer (empty)".into(),
         }
     }
@@ -857,11 +825,15 @@ fn ask_once(
     let generation = t1.elapsed();
     let cands: Vec<Candidate> = outs
         .into_iter()
-        .map(|(text, tokens)| Candidate {
-            check: check_rollout(task, &req.query, &input.twin, &text),
-            decoded: decode(task, &input.twin, text.clone()),
-            completion: text,
-            tokens,
+        .map(|(text, tokens)| {
+            let reading = answer::read(task, &input.twin, &text);
+            Candidate {
+                check: check_rollout(task, &input.twin, &reading),
+                decoded: AskAnswer::new(text.clone(), &reading),
+                reading,
+                completion: text,
+                tokens,
+            }
         })
         .collect();
     let v = vote(task, &cands);
@@ -987,9 +959,9 @@ fn pictures(dir: &Path, o: &Outcome, query: &str) -> Result<Pictures> {
     // Without a valid answer the picture shows the whole input twin, so the user sees what
     // the model was given.
     let answer = if c.has_answer() {
-        c.short(o.task)
+        c.short()
     } else {
-        format!("{} - drawn: the input twin", c.short(o.task))
+        format!("{} - drawn: the input twin", c.short())
     };
     let ids: BTreeSet<u32> = c.ids().unwrap_or_default().into_iter().collect();
     let mut pics = Pictures::default();
@@ -1134,7 +1106,7 @@ fn to_json(
         },
         "answer": {
             "valid": c.has_answer(),
-            "summary": c.short(o.task),
+            "summary": c.short(),
             "ids": c.ids(),
             "mask": d.mask,
             "masks": d.masks.as_ref().map(|m| m.iter().map(|(f, r)| (f.to_string(), json!(r))).collect::<serde_json::Map<_, _>>()),
@@ -1153,7 +1125,7 @@ fn to_json(
             "winner": o.vote.winner,
             "agreement": o.vote.agreement,
             "candidates": o.cands.iter().map(|k| json!({
-                "answer": k.short(o.task),
+                "answer": k.short(),
                 "valid": k.has_answer(),
                 "format_ok": k.check.format_ok,
                 "structure": k.check.structure,
@@ -1209,7 +1181,7 @@ fn human(req: &Request, a: &AskArgs, o: &Outcome, policy_note: &str, pics: &Pict
     );
     s += &format!("twin:   {} — {what}\n", o.input.source);
     s += &format!("policy: {policy_note}\n");
-    s += &format!("\nanswer: {}\n", c.short(o.task));
+    s += &format!("\nanswer: {}\n", c.short());
     if let Some(m) = &c.decoded.mask {
         s += &format!(
             "mask (COCO RLE, {}x{}): {}\n",
@@ -1289,7 +1261,7 @@ fn human(req: &Request, a: &AskArgs, o: &Outcome, policy_note: &str, pics: &Pict
             s += &format!(
                 "  #{} {} (format {}, structure {:.2})\n",
                 i + 1,
-                k.short(o.task),
+                k.short(),
                 if k.check.format_ok { "ok" } else { "broken" },
                 k.check.structure
             );

@@ -1,7 +1,9 @@
 //! `POST /v1/ask`: the policy answers a query over a twin, and the answer is decoded against
-//! the twin — a mask as COCO RLE (segmentation), a box (grounding), text (VQA, summaries).
+//! the twin by the answer layer the reward and `dtr1 eval` use ([`dtr1_reward::answer`]) —
+//! a mask as COCO RLE (segmentation), a box (grounding), text (VQA, summaries).
 
-use dtr1_reward::accuracy::{parse_answer, Answer};
+use dtr1_reward::accuracy::Answer;
+use dtr1_reward::answer::{self, Decoded, Reading};
 use dtr1_reward::Task;
 use dtr1_rle::Rle;
 use dtr1_twin::Twin;
@@ -42,7 +44,8 @@ pub struct AskAnswer {
     /// Segmentation (video): the union of the cited tracks' masks per frame.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masks: Option<BTreeMap<u32, Rle>>,
-    /// Grounding: the box `[x1, y1, x2, y2]` of the cited object, or the box answered.
+    /// Grounding: the union box `[x1, y1, x2, y2]` of the cited objects (what the reward
+    /// scores), or the box answered.
     #[serde(rename = "box", skip_serializing_if = "Option::is_none")]
     pub bbox: Option<[f64; 4]>,
     /// VQA and summaries: the text answered.
@@ -108,58 +111,37 @@ impl Policy {
     }
 }
 
-/// Decodes a completion's answer against the twin.
+/// Decodes a completion's answer against the twin with the answer layer
+/// ([`dtr1_reward::answer::read`]).
 pub fn decode(task: Task, twin: &Twin, completion: String) -> AskAnswer {
-    let parsed = dtr1_reward::rollout::parse(&completion);
-    let answer = parse_answer(task, parsed.answer.as_deref().unwrap_or(""));
-    let mut out = AskAnswer {
-        completion,
-        answer: serde_json::Value::Null,
-        mask: None,
-        masks: None,
-        bbox: None,
-        text: None,
-    };
-    match (&answer, twin) {
-        (Answer::Ids(ids), Twin::Image(t)) => {
-            out.answer = serde_json::json!(ids);
-            let masks: Vec<Rle> = ids
-                .iter()
-                .filter_map(|i| t.object(*i).and_then(|o| o.mask.clone()))
-                .collect();
-            if task == Task::ImageGrounding {
-                out.bbox = ids.first().and_then(|i| t.object(*i)).and_then(|o| o.bbox);
-            } else if !masks.is_empty() {
-                out.mask = dtr1_rle::merge(&masks, false).ok();
-            }
+    let reading = answer::read(task, twin, &completion);
+    AskAnswer::new(completion, &reading)
+}
+
+impl AskAnswer {
+    /// The answer of a completion as the answer layer read it.
+    pub fn new(completion: String, reading: &Reading) -> AskAnswer {
+        let mut out = AskAnswer {
+            completion,
+            answer: match &reading.answer {
+                Answer::Ids(ids) => serde_json::json!(ids),
+                Answer::Box(b) => serde_json::json!({ "box": b }),
+                Answer::Text(t) => serde_json::json!(t),
+                // An empty or malformed answer decodes to nothing; the completion shows why.
+                Answer::Empty | Answer::Invalid(_) => serde_json::Value::Null,
+            },
+            mask: None,
+            masks: None,
+            bbox: None,
+            text: None,
+        };
+        match &reading.decoded {
+            Decoded::Mask(m) => out.mask = Some(m.clone()),
+            Decoded::FrameMasks(ms) => out.masks = Some(ms.clone()),
+            Decoded::Box(b) => out.bbox = Some(*b),
+            Decoded::Text(t) => out.text = Some(t.clone()),
+            Decoded::Nothing => {}
         }
-        (Answer::Ids(ids), Twin::Video(v)) => {
-            out.answer = serde_json::json!(ids);
-            let mut per_frame: BTreeMap<u32, Vec<Rle>> = BTreeMap::new();
-            for tr in ids.iter().filter_map(|i| v.track(*i)) {
-                for (f, o) in &tr.frames {
-                    if let Some(m) = &o.mask {
-                        per_frame.entry(*f).or_default().push(m.clone());
-                    }
-                }
-            }
-            out.masks = Some(
-                per_frame
-                    .into_iter()
-                    .filter_map(|(f, ms)| dtr1_rle::merge(&ms, false).ok().map(|m| (f, m)))
-                    .collect(),
-            );
-        }
-        (Answer::Box(b), _) => {
-            out.answer = serde_json::json!({ "box": b });
-            out.bbox = Some(*b);
-        }
-        (Answer::Text(t), _) => {
-            out.answer = serde_json::json!(t);
-            out.text = Some(t.clone());
-        }
-        // An empty or malformed answer decodes to nothing; the completion shows why.
-        (Answer::Empty | Answer::Invalid(_), _) => {}
+        out
     }
-    out
 }
