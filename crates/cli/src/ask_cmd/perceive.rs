@@ -58,13 +58,20 @@ pub(super) fn thin(mut kept: Vec<(u32, RgbImage)>) -> Vec<(u32, RgbImage)> {
     kept
 }
 
-pub(super) fn read_frames(path: &Path, a: &AskArgs) -> Result<Vec<(u32, RgbImage)>> {
-    let mut src = video::open(path, a.fps)
+/// Opens a video with the number of frames that will be read from it, when known (its
+/// length, at most `--max-frames`).
+fn open_video(path: &Path, a: &AskArgs) -> Result<(Box<dyn video::FrameSource>, Option<usize>)> {
+    let src = video::open(path, a.fps)
         .with_context(|| format!("cannot read video {}", path.display()))?;
     let total = match (src.len_hint(), a.max_frames) {
         (Some(n), Some(m)) => Some(n.min(m)),
         (n, m) => n.or(m),
     };
+    Ok((src, total))
+}
+
+pub(super) fn read_frames(path: &Path, a: &AskArgs) -> Result<Vec<(u32, RgbImage)>> {
+    let (mut src, total) = open_video(path, a)?;
     let step = sheet_step(total);
     let mut kept = Vec::new();
     let mut f = 0u32;
@@ -134,12 +141,7 @@ pub(super) fn build_twin(req: &Request, a: &AskArgs, want_pictures: bool) -> Res
             })
         }
         MediaKind::Video => {
-            let mut src = video::open(path, a.fps)
-                .with_context(|| format!("cannot read video {}", path.display()))?;
-            let total = match (src.len_hint(), a.max_frames) {
-                (Some(n), Some(m)) => Some(n.min(m)),
-                (n, m) => n.or(m),
-            };
+            let (mut src, total) = open_video(path, a)?;
             let step = sheet_step(total);
             let pb = match total {
                 Some(n) => ProgressBar::new(n as u64),
