@@ -2,6 +2,7 @@
 //! the twin by the answer layer the reward and `dtr1 eval` use ([`dtr1_reward::answer`]) —
 //! a mask as COCO RLE (segmentation), a box (grounding), text (VQA, summaries).
 
+use dtr1_policy::AdapterChoice;
 use dtr1_reward::accuracy::Answer;
 use dtr1_reward::answer::{self, Decoded, Reading};
 use dtr1_reward::Task;
@@ -54,23 +55,18 @@ pub struct AskAnswer {
 }
 
 impl Policy {
-    /// Loads a GGUF model with its tokenizer, and `adapter` (a PEFT directory) on it when
-    /// given; the prompt version is the adapter's (`dtr1_prompt.json`).
+    /// Loads a model (GGUF file or HF directory) with its tokenizer, and `adapter` (a PEFT
+    /// directory) on it when given; the prompt version is the adapter's (`dtr1_prompt.json`).
+    /// `dtr1 serve` resolves `--adapter` / `--no-adapter` / the committed adapter with
+    /// [`AdapterChoice::from_flags`], the rule `dtr1 ask` follows.
     pub fn load(path: &Path, adapter: Option<&Path>) -> Result<Policy, String> {
-        let (mut m, t) = dtr1_policy::load_gguf(path).map_err(|e| e.to_string())?;
-        let version = match adapter {
-            Some(dir) => {
-                m.load_lora(dir)
-                    .map_err(|e| format!("adapter {}: {e}", dir.display()))?;
-                dtr1_prompt::version::of_adapter(dir).map_err(|e| e.to_string())?
-            }
-            None => dtr1_prompt::PromptVersion::LATEST,
-        };
+        let a = dtr1_policy::answering::load(Some(path), &AdapterChoice::given(adapter), None)
+            .map_err(|e| e.to_string())?;
         Ok(Policy {
-            inner: Mutex::new((m, t)),
+            inner: Mutex::new((a.model, a.tokenizer)),
             path: path.display().to_string(),
-            adapter: adapter.map(|d| d.display().to_string()),
-            version,
+            adapter: a.adapter.map(|d| d.display().to_string()),
+            version: a.version,
         })
     }
 
@@ -82,11 +78,7 @@ impl Policy {
         twin: &Twin,
         max_tokens: usize,
     ) -> Result<AskAnswer, String> {
-        let messages: Vec<dtr1_policy::ChatMessage> =
-            dtr1_prompt::build(self.version, task, query, twin)
-                .into_iter()
-                .map(|m| dtr1_policy::ChatMessage::new(m.role, m.content))
-                .collect();
+        let messages = dtr1_policy::chat(dtr1_prompt::build(self.version, task, query, twin));
         let params = dtr1_policy::SamplingParams {
             max_new_tokens: max_tokens,
             temperature: 0.0,

@@ -2,9 +2,11 @@
 //! generating rollouts with it.
 
 use super::args::{AskArgs, PolicyKind};
-use super::DEFAULT_ADAPTER;
 use anyhow::{bail, Context, Result};
-use dtr1_policy::{ChatMessage, Model, Policy, RemotePolicy, SamplingParams, Tokenizer};
+use dtr1_policy::answering::DEFAULT_ADAPTER;
+use dtr1_policy::{
+    AdapterChoice, ChatMessage, Model, Policy, RemotePolicy, SamplingParams, Tokenizer,
+};
 use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,20 +36,10 @@ impl Loaded {
     }
 }
 
-/// The committed trained adapter, when this checkout has it: what `dtr1 ask` and `/v1/ask`
-/// answer with unless told otherwise.
-pub fn committed_adapter() -> Option<PathBuf> {
-    let dir = default_adapter();
-    dir.join("adapter_config.json").is_file().then_some(dir)
-}
-
-/// The committed adapter's directory.
-pub(super) fn default_adapter() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(DEFAULT_ADAPTER)
-}
-
+/// Loads the policy that answers: a remote server, or the local model under the adapter rule
+/// every answering path follows ([`AdapterChoice::from_flags`]: `--adapter DIR`, else the base
+/// model with `--no-adapter`, else the committed adapter), asked in `--prompt-version` or
+/// the adapter's recorded version. The note says which, for the user.
 pub(super) fn load_policy(a: &AskArgs) -> Result<(Loaded, String)> {
     let remote = match (a.policy, &a.remote) {
         (_, Some(url)) => Some(url.as_str()),
@@ -64,7 +56,15 @@ pub(super) fn load_policy(a: &AskArgs) -> Result<(Loaded, String)> {
         let note = format!("remote {url} (model {name:?}); the server's own weights answer");
         return Ok((Loaded::Remote(p, url.to_string()), note));
     }
-    let (mut model, tokenizer) = crate::train_cmd::load_model(a.model.as_deref().map(Path::new))?;
+    let model_path = a.model.as_deref().map(Path::new);
+    let choice = AdapterChoice::from_flags(a.adapter.as_deref(), a.no_adapter);
+    let loaded = dtr1_policy::answering::load(model_path, &choice, a.prompt_version)
+        .with_context(|| {
+            format!(
+                "cannot load the model {} or its adapter (run scripts/setup.sh to fetch the default model)",
+                model_path.map_or_else(dtr1_policy::default_model_path, Path::to_path_buf).display()
+            )
+        })?;
     let model_name = a.model.clone().map_or_else(
         || dtr1_policy::DEFAULT_MODEL_FILE.to_string(),
         |m| {
@@ -73,44 +73,22 @@ pub(super) fn load_policy(a: &AskArgs) -> Result<(Loaded, String)> {
                 .map_or(m.clone(), |f| f.to_string_lossy().into_owned())
         },
     );
-    let (adapter, note) = if a.no_adapter {
-        (None, format!("{model_name}, base model (--no-adapter)"))
-    } else if let Some(dir) = &a.adapter {
-        (
-            Some(dir.clone()),
-            format!("{model_name} + adapter {}", dir.display()),
-        )
-    } else {
-        if let Some(dir) = committed_adapter() {
-            (
-                Some(dir),
-                format!("{model_name} + the committed adapter {DEFAULT_ADAPTER}/"),
-            )
-        } else {
-            (
-                None,
-                format!(
-                    "{model_name}, BASE MODEL: no trained adapter at {DEFAULT_ADAPTER}/ yet, so the untrained model answers (expect poor answers; pass --adapter DIR for a trained one)"
-                ),
-            )
+    let note = match (&choice, &loaded.adapter) {
+        (AdapterChoice::Base, _) => format!("{model_name}, base model (--no-adapter)"),
+        (AdapterChoice::Given(dir), _) => format!("{model_name} + adapter {}", dir.display()),
+        (AdapterChoice::Committed, Some(_)) => {
+            format!("{model_name} + the committed adapter {DEFAULT_ADAPTER}/")
         }
-    };
-    if let Some(dir) = &adapter {
-        model
-            .load_lora(dir)
-            .with_context(|| format!("cannot load the adapter {}", dir.display()))?;
-    }
-    let version = match (a.prompt_version, &adapter) {
-        (Some(v), _) => v,
-        (None, Some(dir)) => dtr1_prompt::version::of_adapter(dir)?,
-        (None, None) => dtr1_prompt::PromptVersion::LATEST,
+        (AdapterChoice::Committed, None) => format!(
+            "{model_name}, BASE MODEL: no trained adapter at {DEFAULT_ADAPTER}/ yet, so the untrained model answers (expect poor answers; pass --adapter DIR for a trained one)"
+        ),
     };
     Ok((
         Loaded::Local {
-            model: Box::new(model),
-            tokenizer: Box::new(tokenizer),
-            adapter,
-            version,
+            model: Box::new(loaded.model),
+            tokenizer: Box::new(loaded.tokenizer),
+            adapter: loaded.adapter,
+            version: loaded.version,
         },
         note,
     ))

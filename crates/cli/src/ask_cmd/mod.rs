@@ -21,7 +21,6 @@ mod perceive;
 mod vote;
 
 pub use args::AskArgs;
-pub use load::committed_adapter;
 
 use anyhow::{Context, Result};
 use args::{request, Request};
@@ -29,7 +28,7 @@ use bench::bench;
 use check::check_rollout;
 use draw::{pictures, Pictures};
 use dtr1_data::Task;
-use dtr1_policy::{ChatMessage, SamplingParams};
+use dtr1_policy::SamplingParams;
 use dtr1_prompt::ask::{infer_task, TaskKind, Vote};
 use dtr1_reward::answer;
 use dtr1_serve::ask::AskAnswer;
@@ -46,9 +45,6 @@ pub const OUTPUT_VERSION: u32 = 2;
 /// Longest query accepted, in characters: longer text is not a query but a pasted document,
 /// and would crowd the twin out of the small model's context.
 pub const MAX_QUERY_CHARS: usize = 2000;
-
-/// Where the committed trained adapter lives, relative to the repository.
-pub const DEFAULT_ADAPTER: &str = "adapters/dtr1-smollm2-135m";
 
 /// The task, chosen by flag or by the rule.
 fn choose_task(req: &Request, twin: &Twin) -> Result<(Task, &'static str, String)> {
@@ -114,11 +110,12 @@ fn ask_once(
 ) -> Result<Outcome> {
     let t0 = Instant::now();
     let (task, chosen_by, reason) = choose_task(req, &input.twin)?;
-    let messages: Vec<ChatMessage> =
-        dtr1_prompt::build(policy.version(a), task, &req.query, &input.twin)
-            .into_iter()
-            .map(|m| ChatMessage::new(m.role, m.content))
-            .collect();
+    let messages = dtr1_policy::chat(dtr1_prompt::build(
+        policy.version(a),
+        task,
+        &req.query,
+        &input.twin,
+    ));
     let greedy = a.samples == 1;
     let params = SamplingParams {
         max_new_tokens: a.max_new_tokens,
