@@ -151,3 +151,52 @@ impl From<&Message> for ChatMessage {
 pub fn chat<M: Into<ChatMessage>>(prompt: impl IntoIterator<Item = M>) -> Vec<ChatMessage> {
     prompt.into_iter().map(Into::into).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_choose_the_adapter_and_the_adapter_the_prompt_version() {
+        let d = Path::new("/some/adapter");
+        assert_eq!(
+            AdapterChoice::from_flags(None, false),
+            AdapterChoice::Committed
+        );
+        assert_eq!(AdapterChoice::from_flags(None, true), AdapterChoice::Base);
+        assert_eq!(
+            AdapterChoice::from_flags(Some(d), false),
+            AdapterChoice::Given(d.into())
+        );
+        assert_eq!(AdapterChoice::given(None), AdapterChoice::Base);
+        assert_eq!(
+            AdapterChoice::given(Some(d)),
+            AdapterChoice::Given(d.into())
+        );
+        // The committed adapter is in the repository and records prompt version 1; a
+        // version asked for wins; the base model is asked in the latest.
+        assert_eq!(AdapterChoice::Committed.resolve(), Some(default_adapter()));
+        let committed = AdapterChoice::Committed;
+        assert_eq!(committed.prompt_version(None).unwrap(), PromptVersion::V1);
+        assert_eq!(
+            committed.prompt_version(Some(PromptVersion::V2)).unwrap(),
+            PromptVersion::V2
+        );
+        assert_eq!(
+            AdapterChoice::Base.prompt_version(None).unwrap(),
+            PromptVersion::LATEST
+        );
+        // A record that cannot be read is an error naming the adapter.
+        let dir = std::env::temp_dir().join(format!("dtr1-answering-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(dtr1_prompt::version::ADAPTER_FILE), "not json").unwrap();
+        let e = AdapterChoice::Given(dir.clone())
+            .prompt_version(None)
+            .unwrap_err();
+        assert!(
+            matches!(&e, PolicyError::PromptVersion { dir: d, .. } if *d == dir),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
