@@ -129,11 +129,8 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     if args.resamples == 0 || args.resamples > 1_000_000 {
         bail!("--resamples {} must be within 1..=1000000", args.resamples);
     }
-    let version = match (args.prompt_version, &args.adapter) {
-        (Some(v), _) => v,
-        (None, Some(a)) => dtr1_prompt::version::of_adapter(a)?,
-        (None, None) => dtr1_prompt::PromptVersion::LATEST,
-    };
+    let version = dtr1_policy::AdapterChoice::given(args.adapter.as_deref())
+        .prompt_version(args.prompt_version)?;
     let mut samples = dtr1_eval::prepare(&args.dir, &args.split, version)
         .with_context(|| format!("preparing split {:?} of {}", args.split, args.dir.display()))?;
     if args.per_task > 0 {
@@ -149,6 +146,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         AnswererKind::Policy => Box::new(crate::train_cmd::PolicyAnswerer::load(
             args.model.as_deref(),
             args.adapter.as_deref(),
+            version,
             args.remote
                 .as_deref()
                 .map(|u| (u, args.remote_model.as_str(), args.timeout)),

@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use dtr1_policy::{ChatMessage, SamplingParams};
+use dtr1_policy::{AdapterChoice, Answering, SamplingParams};
 use dtr1_prompt::PromptVersion;
-
-use crate::train_cmd::load_model;
 
 /// Options of `dtr1 passk`.
 #[derive(clap::Args)]
@@ -62,11 +60,9 @@ pub fn run(a: &PassArgs) -> Result<()> {
     if a.max_tokens == 0 || a.max_tokens > 8192 {
         bail!("--max-tokens {} must be within 1..=8192", a.max_tokens);
     }
-    let version = match (a.prompt_version, &a.adapter) {
-        (Some(v), _) => v,
-        (None, Some(dir)) => dtr1_prompt::version::of_adapter(dir)?,
-        (None, None) => PromptVersion::LATEST,
-    };
+    // What it is given: the adapter when one is given, else the base model.
+    let choice = AdapterChoice::given(a.adapter.as_deref());
+    let version = choice.prompt_version(a.prompt_version)?;
     let mut samples = dtr1_eval::prepare(&a.dir, &a.split, version)
         .with_context(|| format!("preparing split {:?} of {}", a.split, a.dir.display()))?;
     let mut seen = std::collections::BTreeMap::new();
@@ -75,12 +71,12 @@ pub fn run(a: &PassArgs) -> Result<()> {
         *n += 1;
         *n <= a.per_task
     });
-    let (mut model, tok) = load_model(a.model.as_deref())?;
-    if let Some(dir) = &a.adapter {
-        model
-            .load_lora(dir)
-            .with_context(|| format!("loading the adapter {}", dir.display()))?;
-    }
+    let Answering {
+        model,
+        tokenizer: tok,
+        ..
+    } = dtr1_policy::answering::load(a.model.as_deref(), &choice, Some(version))
+        .context("cannot load the policy")?;
     let bar = dtr1_grpo::progress::Progress::new(
         "passk prompts",
         samples.len(),
@@ -90,11 +86,7 @@ pub fn run(a: &PassArgs) -> Result<()> {
     );
     let mut rollouts = Vec::with_capacity(samples.len());
     for (i, p) in samples.iter().enumerate() {
-        let chat: Vec<ChatMessage> = p
-            .prompt
-            .iter()
-            .map(|m| ChatMessage::new(m.role.clone(), m.content.clone()))
-            .collect();
+        let chat = dtr1_policy::chat(&p.prompt);
         let prompt = tok.encode_chat(&chat, true)?;
         let params = SamplingParams {
             max_new_tokens: a.max_tokens,

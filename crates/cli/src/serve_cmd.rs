@@ -79,11 +79,9 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
     }
     cfg.ask_max_tokens = a.ask_max_tokens;
     if let Some(m) = &a.model {
-        let adapter = match (&a.adapter, a.no_adapter) {
-            (Some(d), _) => Some(d.clone()),
-            (None, true) => None,
-            (None, false) => crate::ask_cmd::committed_adapter(),
-        };
+        // `dtr1 ask`'s adapter rule: the committed adapter unless told otherwise.
+        let adapter =
+            dtr1_policy::AdapterChoice::from_flags(a.adapter.as_deref(), a.no_adapter).resolve();
         let p = dtr1_serve::ask::Policy::load(m, adapter.as_deref())
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot load the policy model {}", m.display()))?;

@@ -98,18 +98,7 @@ pub fn load_model(path: Option<&Path>) -> Result<(Model, Tokenizer)> {
     let p = path
         .map(Path::to_path_buf)
         .unwrap_or_else(dtr1_policy::default_model_path);
-    let loaded = if p.is_dir() {
-        // An HF checkpoint directory: weights from config.json + shards, and its
-        // tokenizer.json (ChatML models end turns with <|im_end|>).
-        dtr1_policy::load_hf_dir(&p, &candle_core::Device::Cpu).and_then(|m| {
-            Ok((
-                m,
-                Tokenizer::from_json_file(p.join("tokenizer.json"), "<|im_end|>")?,
-            ))
-        })
-    } else {
-        dtr1_policy::load_gguf(&p)
-    };
+    let loaded = dtr1_policy::load_model(&p);
     loaded.with_context(|| {
         format!(
             "cannot load the model {} (run scripts/setup.sh to fetch the default one)",
@@ -282,11 +271,12 @@ pub struct PolicyAnswerer {
 }
 
 impl PolicyAnswerer {
-    /// The local model with `adapter` if given, or — with `remote` — the server at that URL
-    /// serving `remote_model`.
+    /// The local model with `adapter` if given (asked in prompt `version`), or — with
+    /// `remote` — the server at that URL serving `remote_model`.
     pub fn load(
         model: Option<&Path>,
         adapter: Option<&Path>,
+        version: dtr1_prompt::PromptVersion,
         remote: Option<(&str, &str, u64)>,
         max_tokens: usize,
     ) -> Result<Self> {
@@ -305,18 +295,17 @@ impl PolicyAnswerer {
                 )?)
             }
             None => {
-                let (mut m, tok) = load_model(model)?;
-                let name = match adapter {
-                    Some(a) => {
-                        m.load_lora(a)
-                            .with_context(|| format!("loading the adapter {}", a.display()))?;
-                        format!("policy+{}", a.display())
-                    }
+                // An evaluation measures what it is given: no adapter unless one is given.
+                let choice = dtr1_policy::AdapterChoice::given(adapter);
+                let a = dtr1_policy::answering::load(model, &choice, Some(version))
+                    .context("cannot load the policy")?;
+                let name = match &a.adapter {
+                    Some(dir) => format!("policy+{}", dir.display()),
                     None => "policy (base)".to_string(),
                 };
                 Box::new(LocalPolicy {
-                    model: m,
-                    tokenizer: tok,
+                    model: a.model,
+                    tokenizer: a.tokenizer,
                     name,
                 })
             }
@@ -337,15 +326,8 @@ impl Answerer for PolicyAnswerer {
     }
 
     fn answer(&mut self, batch: &[PreparedSample]) -> Result<Vec<String>, EvalError> {
-        let chats: Vec<Vec<ChatMessage>> = batch
-            .iter()
-            .map(|p| {
-                p.prompt
-                    .iter()
-                    .map(|m| ChatMessage::new(m.role.clone(), m.content.clone()))
-                    .collect()
-            })
-            .collect();
+        let chats: Vec<Vec<ChatMessage>> =
+            batch.iter().map(|p| dtr1_policy::chat(&p.prompt)).collect();
         self.policy
             .complete(&chats, &self.params)
             .map_err(|e| EvalError::Answerer {

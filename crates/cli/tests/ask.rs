@@ -705,3 +705,244 @@ fn bad_input_gives_clear_errors() {
         "must start with http://",
     );
 }
+
+/// The two ids an id answer cites: for grounding, two objects whose union box is not the
+/// first one's box (so a decoder taking the first cited object would be caught); otherwise
+/// the first two objects or tracks with a mask.
+fn two_ids(task: dtr1_data::Task, twin: &dtr1_twin::Twin) -> [(u32, String); 2] {
+    use dtr1_twin::Twin;
+    let cands: Vec<(u32, String, Option<[f64; 4]>)> = match twin {
+        Twin::Image(t) => t
+            .objects
+            .iter()
+            .filter(|o| o.mask.is_some() && o.bbox.is_some())
+            .map(|o| (o.id, o.label.clone(), o.bbox))
+            .collect(),
+        Twin::Video(v) => v
+            .tracks
+            .iter()
+            .filter(|t| t.frames.values().any(|f| f.mask.is_some()))
+            .map(|t| (t.id, t.label.clone(), None))
+            .collect(),
+    };
+    for (i, a) in cands.iter().enumerate() {
+        for b in &cands[i + 1..] {
+            let grows = match (a.2, b.2) {
+                (Some(x), Some(y)) => y[0] < x[0] || y[1] < x[1] || y[2] > x[2] || y[3] > x[3],
+                _ => true,
+            };
+            if task != dtr1_data::Task::ImageGrounding || grows {
+                return [(a.0, a.1.clone()), (b.0, b.1.clone())];
+            }
+        }
+    }
+    panic!(
+        "no two objects to cite in the twin of a {} sample",
+        task.name()
+    );
+}
+
+/// A score of 1 up to the metrics' smoothing terms.
+fn perfect(x: f64) -> bool {
+    (x - 1.0).abs() < 1e-6
+}
+
+#[test]
+fn the_reward_eval_ask_and_serve_decode_one_rollout_per_task_alike() {
+    use dtr1_data::{GroundTruth, Task};
+    use dtr1_reward::answer::Decoded;
+    use dtr1_twin::Twin;
+    let tb = dir().join("tb");
+    let prepared: Vec<dtr1_eval::PreparedSample> = ["train", "val", "test", "heldout"]
+        .iter()
+        .filter_map(|s| dtr1_eval::prepare(&tb, s, dtr1_prompt::PromptVersion::V1).ok())
+        .flatten()
+        .collect();
+    for (name, flag) in SIX_TASKS {
+        let task = Task::from_name(name).unwrap();
+        let mut p = prepared
+            .iter()
+            .find(|p| p.sample.task == task)
+            .unwrap_or_else(|| panic!("no {name} sample"))
+            .clone();
+        // One rollout: a sub-twin listing what the answer rests on, and the answer.
+        let (listed, answer) = if task.answers_with_ids() {
+            let ids = two_ids(task, &p.twin);
+            let answer = format!("[{}, {}]", ids[0].0, ids[1].0);
+            (ids.to_vec(), answer)
+        } else {
+            let first = match &p.twin {
+                Twin::Image(t) => (t.objects[0].id, t.objects[0].label.clone()),
+                Twin::Video(v) => (v.tracks[0].id, v.tracks[0].label.clone()),
+            };
+            let text = match task {
+                // The solver's summary, which tells the twin's events (the reward pays a
+                // summary for its event match).
+                Task::VideoSummary => {
+                    let trace = dtr1_prompt::solver::solve(p.version, &p.sample, &p.twin)
+                        .unwrap()
+                        .completion();
+                    dtr1_reward::rollout::parse(&trace).answer.unwrap()
+                }
+                _ => "two".to_string(),
+            };
+            (vec![first], text)
+        };
+        let key = if task.is_video() { "tracks" } else { "objects" };
+        let entries: Vec<String> = listed
+            .iter()
+            .map(|(id, label)| format!("{{\"id\": {id}, \"label\": {label:?}}}"))
+            .collect();
+        let completion = format!(
+            "<twin>{{\"{key}\": [{}]}}</twin>\n<think>because</think>\n<answer>{answer}</answer>",
+            entries.join(", ")
+        );
+
+        // The answer layer's reading.
+        let reading = dtr1_reward::answer::read(task, &p.twin, &completion);
+        assert!(
+            reading.problems.is_empty(),
+            "{name}: {:?}",
+            reading.problems
+        );
+        // The label that this decoding matches exactly, so each consumer that decodes the
+        // same thing scores it perfectly.
+        let ids = Some(listed.iter().map(|l| l.0).collect::<Vec<_>>());
+        p.sample.truth = match (&reading.decoded, task) {
+            (Decoded::Mask(m), Task::ImageReasonseg) => GroundTruth::Mask {
+                mask: m.clone(),
+                ignore: None,
+                ids,
+            },
+            (Decoded::Box(b), Task::ImageGrounding) => {
+                let Twin::Image(t) = &p.twin else { panic!() };
+                let bb: Vec<[f64; 4]> = listed
+                    .iter()
+                    .map(|l| t.object(l.0).unwrap().bbox.unwrap())
+                    .collect();
+                // The union box of the cited objects, not the first one's.
+                let union = [
+                    bb[0][0].min(bb[1][0]),
+                    bb[0][1].min(bb[1][1]),
+                    bb[0][2].max(bb[1][2]),
+                    bb[0][3].max(bb[1][3]),
+                ];
+                assert_eq!(*b, union, "{name}");
+                assert_ne!(*b, bb[0], "{name}");
+                GroundTruth::Box { bbox: *b, ids }
+            }
+            (Decoded::FrameMasks(ms), Task::VideoReasonseg) => {
+                assert!(!ms.is_empty(), "{name}");
+                GroundTruth::VideoMasks {
+                    masks: ms.clone(),
+                    ids,
+                }
+            }
+            (Decoded::Text(t), Task::ImageVqa | Task::VideoVqa) => GroundTruth::Answers {
+                answers: vec![t.clone()],
+                ids: None,
+            },
+            (Decoded::Text(t), Task::VideoSummary) => GroundTruth::Summaries {
+                references: vec![t.clone()],
+                ids: None,
+            },
+            (d, _) => panic!("{name}: decoded {d:?}"),
+        };
+
+        // The reward.
+        let req = dtr1_reward::Request {
+            task,
+            query: &p.sample.query,
+            twin: &p.twin,
+            truth: &p.sample.truth,
+            cider: None,
+        };
+        let cfg = dtr1_reward::RewardConfig::default();
+        let r = dtr1_reward::score(&completion, &req, &cfg);
+        assert_eq!(r.format, 1.0, "{name}: {:?}", r.problems);
+        if task == Task::VideoSummary {
+            // A summary's accuracy also weighs the twin's events: it is the decoded text's.
+            let Decoded::Text(t) = &reading.decoded else {
+                unreachable!()
+            };
+            let text = dtr1_reward::accuracy::Answer::Text(t.clone());
+            let want = dtr1_reward::accuracy::accuracy(&text, &req, &cfg);
+            assert_eq!(r.accuracy, want, "{name}: {:?}", r.problems);
+            assert!(r.accuracy > 0.0, "{name}: {:?}", r.problems);
+        } else {
+            // Mask IoU keeps a tiny smoothing term: a perfect mask scores 1 − 1e-8 or so.
+            assert!(
+                perfect(r.accuracy),
+                "{name}: {} {:?}",
+                r.accuracy,
+                r.problems
+            );
+        }
+
+        // `dtr1 eval`.
+        let eval_cfg = dtr1_eval::EvalConfig {
+            resamples: 1,
+            ..Default::default()
+        };
+        let report = dtr1_eval::evaluate(
+            std::slice::from_ref(&p),
+            std::slice::from_ref(&completion),
+            &eval_cfg,
+            "pinned",
+            "pinned",
+        )
+        .unwrap();
+        match report.samples[0].values {
+            dtr1_eval::Values::Seg { iou, .. } | dtr1_eval::Values::Box { iou } => {
+                assert!(perfect(iou), "{name}: {iou}")
+            }
+            dtr1_eval::Values::Vqa { accuracy } => assert!(perfect(accuracy), "{name}"),
+            dtr1_eval::Values::Video { j, f } => assert!(perfect(j) && perfect(f), "{name}"),
+            dtr1_eval::Values::Summary { rouge_l, .. } => assert!(perfect(rouge_l), "{name}"),
+        }
+
+        // `dtr1 serve`'s `/v1/ask`.
+        let served = dtr1_serve::ask::decode(task, &p.twin, completion.clone());
+        let got = match &reading.decoded {
+            Decoded::Mask(m) => served.mask.as_ref() == Some(m),
+            Decoded::FrameMasks(ms) => served.masks.as_ref() == Some(ms),
+            Decoded::Box(b) => served.bbox == Some(*b),
+            Decoded::Text(t) => served.text.as_ref() == Some(t),
+            Decoded::Nothing => false,
+        };
+        assert!(got, "{name}: /v1/ask decoded {served:?}");
+
+        // `dtr1 ask`, over the same twin file, the policy answering with this rollout.
+        let twin_file = p
+            .sample
+            .twin
+            .clone()
+            .expect("TwinBench samples name their twin");
+        let c = completion.clone();
+        let url = server(move |_| c.clone());
+        let v = ask_json(&[
+            &p.sample.query,
+            "--twin",
+            s(&twin_file),
+            "--task",
+            flag,
+            "--remote",
+            &url,
+        ]);
+        let a = &v["answer"];
+        let (field, want) = match &reading.decoded {
+            Decoded::Mask(m) => ("mask", serde_json::json!(m)),
+            Decoded::FrameMasks(ms) => ("masks", serde_json::json!(ms)),
+            Decoded::Box(b) => ("box", serde_json::json!(b)),
+            Decoded::Text(t) => ("text", serde_json::json!(t)),
+            Decoded::Nothing => unreachable!(),
+        };
+        assert_eq!(a[field], want, "{name}: dtr1 ask answered {a:#}");
+        assert_eq!(a["valid"], true, "{name}");
+        assert_eq!(
+            v["rollout"]["check"]["problems"],
+            serde_json::json!([]),
+            "{name}"
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! [`prepare`] loads a split with each sample's input twin and prompt; an [`Answerer`]
 //! writes one completion (in the rollout format) per sample; [`evaluate`] decodes the answers
-//! (ids → union of the twin's masks or boxes, text as is) and computes the docs/design.md metrics
+//! with the answer layer the reward, `dtr1 ask` and `dtr1 serve` share
+//! ([`dtr1_reward::answer`]: ids → union of the twin's masks or boxes, text as is) and computes the docs/design.md metrics
 //! per benchmark with [`dtr1_metrics`]: image-reasonseg gIoU and cIoU, image-grounding
 //! Acc@0.5 and mean IoU, VQA accuracy, video-reasonseg J&F (and J, F), video-VQA accuracy,
 //! video-summary ROUGE-L, CIDEr-D and BLEU-4. Every headline number carries a seeded

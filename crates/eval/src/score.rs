@@ -1,9 +1,10 @@
-//! Per-sample decoding and scoring.
+//! Per-sample scoring of the answers [`dtr1_reward::answer`] decodes.
 
 use crate::{EvalError, PreparedSample};
 use dtr1_data::{Category, GroundTruth, Task};
 use dtr1_metrics::{bleu, boxes, cider, jf, rouge, seg, vqa};
-use dtr1_reward::accuracy::{parse_answer, Answer};
+use dtr1_reward::accuracy::Answer;
+use dtr1_reward::answer::{self, Reading};
 use dtr1_reward::{Request, RewardConfig};
 use dtr1_rle::Rle;
 use dtr1_twin::Twin;
@@ -83,39 +84,6 @@ pub struct SampleScore {
     pub reward_total: f64,
 }
 
-fn answer_text(completion: &str) -> String {
-    dtr1_reward::rollout::parse(completion)
-        .answer
-        .unwrap_or_default()
-}
-
-/// The ids an answer cites that exist in the twin.
-fn cited(answer: &Answer, twin: &Twin) -> Vec<u32> {
-    let Answer::Ids(ids) = answer else {
-        return vec![];
-    };
-    ids.iter()
-        .copied()
-        .filter(|id| match twin {
-            Twin::Image(t) => t.object(*id).is_some(),
-            Twin::Video(v) => v.track(*id).is_some(),
-        })
-        .collect()
-}
-
-fn union(masks: Vec<&Rle>, h: u32, w: u32) -> Rle {
-    let owned: Vec<Rle> = masks
-        .into_iter()
-        .filter(|m| m.size() == [h, w])
-        .cloned()
-        .collect();
-    if owned.is_empty() {
-        Rle::empty(h, w)
-    } else {
-        dtr1_rle::merge(&owned, false).unwrap_or_else(|_| Rle::empty(h, w))
-    }
-}
-
 fn text_accuracy(answer: &Answer, answers: &[String]) -> f64 {
     let Answer::Text(t) = answer else { return 0.0 };
     if answers.len() >= 10 {
@@ -138,18 +106,17 @@ fn values(
     completion: &str,
     scorer: &cider::CiderD,
 ) -> Result<Values, EvalError> {
-    let answer = parse_answer(p.sample.task, &answer_text(completion));
+    let Reading {
+        answer, cited: ids, ..
+    } = answer::read(p.sample.task, &p.twin, completion);
     let err = metric_err(p);
     Ok(match (&p.sample.truth, &p.twin) {
         (GroundTruth::Mask { mask, ignore, .. }, Twin::Image(t)) => {
-            let ids = cited(&answer, &p.twin);
-            let pred = union(
-                ids.iter()
-                    .filter_map(|id| t.object(*id)?.mask.as_ref())
-                    .collect(),
-                mask.height(),
-                mask.width(),
-            );
+            // A union of another size than the label's cannot be compared: it scores as empty.
+            let (h, w) = (mask.height(), mask.width());
+            let pred = answer::image_mask(t, &ids)
+                .filter(|m| m.size() == [h, w])
+                .unwrap_or_else(|| Rle::empty(h, w));
             let c = seg::counts_rle(&pred, mask, ignore.as_ref()).map_err(err)?;
             Values::Seg {
                 intersection: c.intersection,
@@ -160,17 +127,7 @@ fn values(
         (GroundTruth::Box { bbox, .. }, Twin::Image(t)) => {
             let pred = match &answer {
                 Answer::Box(b) => Some(*b),
-                Answer::Ids(_) => cited(&answer, &p.twin)
-                    .iter()
-                    .filter_map(|id| t.object(*id)?.bbox)
-                    .reduce(|a, b| {
-                        [
-                            a[0].min(b[0]),
-                            a[1].min(b[1]),
-                            a[2].max(b[2]),
-                            a[3].max(b[3]),
-                        ]
-                    }),
+                Answer::Ids(_) => answer::union_box(t, &ids),
                 _ => None,
             };
             let iou = match pred {
@@ -185,22 +142,16 @@ fn values(
             accuracy: text_accuracy(&answer, answers),
         },
         (GroundTruth::VideoMasks { masks, .. }, Twin::Video(v)) => {
-            let ids = cited(&answer, &p.twin);
             if v.frames == 0 {
                 return Err(EvalError::NoFrames {
                     sample: p.sample.id.clone(),
                 });
             }
             let empty = Rle::empty(v.height, v.width);
+            let mut preds = answer::frame_masks(v, &ids);
             let mut frames = Vec::with_capacity(v.frames as usize);
             for f in 0..v.frames {
-                let pred = union(
-                    ids.iter()
-                        .filter_map(|id| v.track(*id)?.frames.get(&f)?.mask.as_ref())
-                        .collect(),
-                    v.height,
-                    v.width,
-                );
+                let pred = preds.remove(&f).unwrap_or_else(|| empty.clone());
                 let gt = masks.get(&f).unwrap_or(&empty);
                 // Identical masks (both empty included) have J = F = 1 under DAVIS's rules;
                 // skipping the dense boundary maps keeps long videos cheap.

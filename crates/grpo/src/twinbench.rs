@@ -59,10 +59,12 @@ pub fn messages(
     mode: RolloutMode,
 ) -> Vec<ChatMessage> {
     match mode {
-        RolloutMode::Full => dtr1_prompt::build(version, sample.task, &sample.query, twin)
-            .into_iter()
-            .map(|m| ChatMessage::new(m.role, m.content))
-            .collect(),
+        RolloutMode::Full => dtr1_policy::chat(dtr1_prompt::build(
+            version,
+            sample.task,
+            &sample.query,
+            twin,
+        )),
         RolloutMode::AnswerOnly => vec![ChatMessage::new(
             "user",
             dtr1_prompt::user_message(version, sample.task, &sample.query, twin),

@@ -6,6 +6,24 @@ use std::path::PathBuf;
 /// Everything that can go wrong loading, running or adapting a policy model.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// A LoRA adapter directory could not be put on the model.
+    #[error("adapter {}: {source}", dir.display())]
+    AdapterDir {
+        /// The adapter directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<PolicyError>,
+    },
+    /// The prompt version an adapter records could not be read.
+    #[error("adapter {}: {source}", dir.display())]
+    PromptVersion {
+        /// The adapter directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dtr1_prompt::PromptError>,
+    },
     /// The model file could not be opened or read at the OS level.
     #[error("cannot read {path}: {source}")]
     Io {

@@ -3,6 +3,7 @@
 //! batched KV-cache sampling, chunked per-token log-probabilities, and LoRA adapters whose
 //! gradients flow (every op in the trained path is composed from differentiable primitives).
 
+pub mod answering;
 pub mod blas;
 pub mod error;
 pub mod generate;
@@ -16,6 +17,7 @@ pub mod ops;
 pub mod remote;
 pub mod tokenizer;
 
+pub use answering::{chat, AdapterChoice, Answering};
 pub use error::{PolicyError, Result};
 pub use generate::{generate, generate_group, FinishReason, Generation, SamplingParams};
 pub use gguf::GgufFile;
@@ -36,6 +38,21 @@ pub fn load_gguf(path: impl AsRef<Path>) -> Result<(Model, Tokenizer)> {
     let tok = Tokenizer::from_gguf(&g)?;
     let model = g.load_model(&candle_core::Device::Cpu)?;
     Ok((model, tok))
+}
+
+/// Load a model and its tokenizer from a GGUF file or an HF checkpoint directory
+/// (`config.json`, safetensors shards and `tokenizer.json`; ChatML models end turns with
+/// `<|im_end|>`) onto the CPU.
+pub fn load_model(path: &Path) -> Result<(Model, Tokenizer)> {
+    if path.is_dir() {
+        let m = load_hf_dir(path, &candle_core::Device::Cpu)?;
+        Ok((
+            m,
+            Tokenizer::from_json_file(path.join("tokenizer.json"), "<|im_end|>")?,
+        ))
+    } else {
+        load_gguf(path)
+    }
 }
 
 /// File name of the default model that `scripts/fetch_model.sh` places in `models/`.

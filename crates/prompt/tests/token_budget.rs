@@ -74,10 +74,7 @@ fn prompts_and_traces_fit_the_token_budget() {
     for version in PromptVersion::ALL {
         let mut stats: BTreeMap<Task, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
         for (s, twin) in &samples {
-            let msgs: Vec<ChatMessage> = build(version, s.task, &s.query, twin)
-                .into_iter()
-                .map(|m| ChatMessage::new(m.role, m.content))
-                .collect();
+            let msgs: Vec<ChatMessage> = dtr1_policy::chat(build(version, s.task, &s.query, twin));
             let p = tok.encode_chat(&msgs, true).unwrap().len();
             let t = tok
                 .encode(&solver::solve(version, s, twin).unwrap().completion())

@@ -4,6 +4,8 @@
 //!   excluded) of the union of the cited objects' masks with the target mask;
 //! - grounding: continuous box IoU ([`dtr1_metrics::boxes`]) of the cited object's box (the
 //!   union box when several are cited) or of the box written in the answer;
+//!
+//! (the masks and boxes an answer decodes to are the answer layer's, [`crate::answer`]);
 //! - VQA (image and video): the official soft accuracy when there are 10 annotator answers
 //!   ([`dtr1_metrics::vqa::soft_accuracy`]: answers are normalised only when the annotators
 //!   disagree, so against ten identical `"2"` only `"2"` scores), otherwise 1 if the
@@ -21,7 +23,7 @@
 //!   with their tracks earns nothing, however many words it shares with the references.
 //!   When the twin records no event a summary would tell, `T` alone.
 
-use crate::{summary, GroundTruth, Request, RewardConfig, Task};
+use crate::{answer, summary, GroundTruth, Request, RewardConfig, Task};
 use dtr1_metrics::{boxes, rouge, seg, vqa};
 use dtr1_rle::Rle;
 use dtr1_twin::Twin;
@@ -152,40 +154,6 @@ pub fn supported(
     }
 }
 
-fn union_masks(masks: Vec<&Rle>, h: u32, w: u32) -> Rle {
-    match masks.len() {
-        0 => Rle::empty(h, w),
-        _ => {
-            let owned: Vec<Rle> = masks.into_iter().cloned().collect();
-            dtr1_rle::merge(&owned, false).unwrap_or_else(|_| Rle::empty(h, w))
-        }
-    }
-}
-
-fn image_mask(twin: &Twin, ids: &[u32]) -> Option<Rle> {
-    let Twin::Image(t) = twin else { return None };
-    let masks: Vec<&Rle> = ids
-        .iter()
-        .filter_map(|id| t.object(*id))
-        .filter_map(|o| o.mask.as_ref())
-        .filter(|m| m.size() == [t.height, t.width])
-        .collect();
-    Some(union_masks(masks, t.height, t.width))
-}
-
-fn cited_box(twin: &Twin, ids: &[u32]) -> Option<[f64; 4]> {
-    let Twin::Image(t) = twin else { return None };
-    let boxes: Vec<[f64; 4]> = ids.iter().filter_map(|id| t.object(*id)?.bbox).collect();
-    boxes.into_iter().reduce(|a, b| {
-        [
-            a[0].min(b[0]),
-            a[1].min(b[1]),
-            a[2].max(b[2]),
-            a[3].max(b[3]),
-        ]
-    })
-}
-
 fn text_accuracy(answer: &str, answers: &[String]) -> f64 {
     if answers.len() >= 10 {
         let refs: Vec<&str> = answers.iter().map(String::as_str).collect();
@@ -210,17 +178,18 @@ pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
                 Answer::Ids(ids) => ids.as_slice(),
                 _ => &[],
             };
-            let Some(pred) = image_mask(req.twin, ids) else {
+            let Twin::Image(t) = req.twin else {
                 return 0.0;
             };
+            let pred = answer::image_mask(t, ids).unwrap_or_else(|| Rle::empty(t.height, t.width));
             seg::counts_rle(&pred, mask, ignore.as_ref())
                 .map(|c| c.iou())
                 .unwrap_or(0.0)
         }
         (Task::ImageGrounding, GroundTruth::Box { bbox, .. }, a) => {
-            let pred = match a {
-                Answer::Ids(ids) => cited_box(req.twin, ids),
-                Answer::Box(b) => Some(*b),
+            let pred = match (a, req.twin) {
+                (Answer::Ids(ids), Twin::Image(t)) => answer::union_box(t, ids),
+                (Answer::Box(b), _) => Some(*b),
                 _ => None,
             };
             pred.and_then(|p| boxes::box_iou(&p, bbox, boxes::BoxConvention::Continuous).ok())
@@ -246,27 +215,16 @@ pub fn accuracy(answer: &Answer, req: &Request<'_>, cfg: &RewardConfig) -> f64 {
             }
             let mut sum = 0.0;
             let mut counted = 0u32;
+            let mut preds = answer::frame_masks(v, ids);
+            let empty = Rle::empty(v.height, v.width);
             for f in 0..v.frames {
-                let parts: Vec<&Rle> = ids
-                    .iter()
-                    .filter_map(|id| v.track(*id))
-                    .filter_map(|t| t.frames.get(&f)?.mask.as_ref())
-                    .filter(|m| m.size() == [v.height, v.width])
-                    .collect();
+                let pred = preds.remove(&f).unwrap_or_else(|| empty.clone());
                 let gt = masks.get(&f).filter(|m| m.area() > 0);
-                if parts.iter().all(|m| m.area() == 0) && gt.is_none() {
+                if pred.area() == 0 && gt.is_none() {
                     continue; // both empty: says nothing about the answer
                 }
                 counted += 1;
-                let pred = union_masks(parts, v.height, v.width);
-                let empty;
-                let gt = match gt {
-                    Some(g) => g,
-                    None => {
-                        empty = Rle::empty(v.height, v.width);
-                        &empty
-                    }
-                };
+                let gt = gt.unwrap_or(&empty);
                 sum += match dtr1_rle::intersection_union(&pred, gt) {
                     Ok((i, u)) if u > 0 => i as f64 / u as f64,
                     _ => 0.0,

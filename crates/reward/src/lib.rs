@@ -20,11 +20,15 @@
 //!   them (which also zeroes accuracy), copying the query as the answer, and overlong
 //!   completions.
 //!
+//! The answer is read by [`answer`], the one answer layer: `dtr1 eval`, `dtr1 ask` and
+//! `/v1/ask` decode completions with it too, so what they show is what the reward scores.
+//!
 //! The reward-hacking suite (`tests/hacking.rs`) checks that each known hack scores strictly
 //! below an honest but wrong answer, and `tests/audit.rs` checks it on every label of a
 //! generated TwinBench suite. Labels from outside are checked first ([`truth::check`]).
 
 pub mod accuracy;
+pub mod answer;
 pub mod rollout;
 pub mod structure;
 pub mod summary;
@@ -132,7 +136,11 @@ pub struct RewardBreakdown {
 
 /// Scores one completion.
 pub fn score(completion: &str, req: &Request<'_>, cfg: &RewardConfig) -> RewardBreakdown {
-    let parsed = rollout::parse(completion);
+    // The answer as every consumer reads it, taken strictly: ids outside the input twin make
+    // it malformed.
+    let reading = answer::read(req.task, req.twin, completion);
+    let answer = reading.strict(req.twin);
+    let parsed = reading.rollout;
     let mut problems: Vec<String> = match &parsed.result {
         Ok(_) => vec![],
         Err(ps) => ps.iter().map(|p| format!("format: {p}")).collect(),
@@ -141,8 +149,6 @@ pub fn score(completion: &str, req: &Request<'_>, cfg: &RewardConfig) -> RewardB
     // The length limit is part of the contract: padding must not keep accuracy alive.
     let too_long = chars > cfg.max_completion_chars;
     let format = f64::from(u8::from(parsed.result.is_ok() && !too_long));
-    let answer = accuracy::parse_answer(req.task, parsed.answer.as_deref().unwrap_or(""));
-    let answer = accuracy::require_existing(answer, req.twin);
 
     let targets = targets::targets(req.truth, req.twin);
     let relevant = targets::relevant(req.truth, targets.as_deref());
@@ -152,7 +158,7 @@ pub fn score(completion: &str, req: &Request<'_>, cfg: &RewardConfig) -> RewardB
     } else {
         parsed.twin.as_deref()
     };
-    let st = structure::check(block, &answer, req, cfg, relevant.as_deref());
+    let st = structure::check(block, &answer, req.task, req.twin, cfg, relevant.as_deref());
     problems.extend(st.problems.iter().map(|p| format!("structure: {p}")));
 
     let mut penalty = 0.0;

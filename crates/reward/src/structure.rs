@@ -33,10 +33,95 @@
 //! direction within 5° ([`DIRECTION_TOLERANCE`]).
 
 use crate::accuracy::Answer;
-use crate::{Request, RewardConfig};
+use crate::{RewardConfig, Task};
 use dtr1_twin::{compact, Attributes, Object, Relation, Twin};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+/// One way a sub-twin or the answer it supports falls short (its `Display` is the reward's
+/// problem line).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StructureProblem {
+    /// There is no `<twin>` block.
+    NoBlock,
+    /// The block opens like JSON but is not a sub-twin; why.
+    NotASubTwin(String),
+    /// Entry `index` of the `key` array (`objects`/`tracks`) disagrees with the input twin.
+    Disagrees {
+        /// `objects` or `tracks`.
+        key: &'static str,
+        /// Position of the entry in the sub-twin.
+        index: usize,
+    },
+    /// Entry `index` does not match the partial twin schema.
+    Schema {
+        /// `objects` or `tracks`.
+        key: &'static str,
+        /// Position of the entry in the sub-twin.
+        index: usize,
+        /// The schema error.
+        error: String,
+    },
+    /// This many entries have ids that the input twin does not have (or no id).
+    IdsNotInTwin(usize),
+    /// Two entries share an id.
+    RepeatedIds,
+    /// The answer cites ids that the sub-twin does not list.
+    CitesOutsideSubTwin,
+    /// The answer is empty.
+    EmptyAnswer,
+    /// The answer is not in the task's grammar; why.
+    MalformedAnswer(String),
+    /// The sub-twin lists more entries than allowed.
+    TooManyEntries {
+        /// Entries listed.
+        entries: usize,
+        /// The most allowed ([`RewardConfig::max_subtwin_objects`]).
+        max: usize,
+    },
+    /// The sub-twin covers the objects the query is about only partly.
+    Irrelevant {
+        /// The `relevant` check's value in [0, 1).
+        coverage: f64,
+        /// The objects the query is about.
+        relevant: Vec<u32>,
+    },
+}
+
+impl fmt::Display for StructureProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StructureProblem::NoBlock => f.write_str("no <twin> block"),
+            StructureProblem::NotASubTwin(why) => f.write_str(why),
+            StructureProblem::Disagrees { key, index } => {
+                write!(f, "{key}[{index}] disagrees with the input twin")
+            }
+            StructureProblem::Schema { key, index, error } => {
+                write!(f, "{key}[{index}] does not match the schema: {error}")
+            }
+            StructureProblem::IdsNotInTwin(n) => {
+                write!(f, "{n} sub-twin id(s) do not exist in the input twin")
+            }
+            StructureProblem::RepeatedIds => f.write_str("the sub-twin repeats ids"),
+            StructureProblem::CitesOutsideSubTwin => {
+                f.write_str("the answer cites ids that are not in the sub-twin")
+            }
+            StructureProblem::EmptyAnswer => f.write_str("the answer is empty"),
+            StructureProblem::MalformedAnswer(why) => {
+                write!(f, "the answer is malformed: {why}")
+            }
+            StructureProblem::TooManyEntries { entries, max } => {
+                write!(f, "the sub-twin lists {entries} entries (more than {max})")
+            }
+            StructureProblem::Irrelevant { coverage, relevant } => write!(
+                f,
+                "the sub-twin covers the objects the query is about to {:.0}% (they are {relevant:?})",
+                100.0 * coverage
+            ),
+        }
+    }
+}
 
 /// The structure score and its parts.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -46,7 +131,7 @@ pub struct StructureReport {
     /// Each check by name.
     pub checks: BTreeMap<String, f64>,
     /// What failed.
-    pub problems: Vec<String>,
+    pub problems: Vec<StructureProblem>,
     /// Ids listed in the sub-twin.
     pub ids: HashSet<u32>,
     /// Ids of the sub-twin that exist in the input twin.
@@ -308,48 +393,62 @@ fn line_entries(block: &str, twin: &Twin) -> Vec<Entry> {
         .collect()
 }
 
-/// Scores the `<twin>` block (see the module docs). `relevant` is the set of objects the
-/// query is about, when known.
+/// The array a sub-twin of `task` lists its entries in.
+fn entries_key(task: Task) -> &'static str {
+    if task.is_video() {
+        "tracks"
+    } else {
+        "objects"
+    }
+}
+
+/// Reads a `<twin>` block's entries: as JSON when it opens like JSON (prompt version 1),
+/// as compact lines otherwise (version 2).
+fn entries(block: &str, key: &str, twin: &Twin) -> Result<Vec<Entry>, String> {
+    let block = block.trim();
+    if block.starts_with('{') {
+        json_entries(block, key, twin)
+    } else {
+        Ok(line_entries(block, twin))
+    }
+}
+
+/// The ids a `<twin>` block lists, in order, read as [`check`] reads them (`None` when the
+/// block is not a sub-twin; an entry whose id cannot be read is left out).
+pub fn listed_ids(block: &str, task: Task, twin: &Twin) -> Option<Vec<u32>> {
+    let e = entries(block, entries_key(task), twin).ok()?;
+    Some(e.iter().filter_map(|e| e.id).collect())
+}
+
+/// Scores the `<twin>` block of a rollout for `task` over the input `twin` (see the module
+/// docs). `relevant` is the set of objects the query is about, when known.
 pub fn check(
     block: Option<&str>,
     answer: &Answer,
-    req: &Request<'_>,
+    task: Task,
+    twin: &Twin,
     cfg: &RewardConfig,
     relevant: Option<&[u32]>,
 ) -> StructureReport {
     let mut rep = StructureReport::default();
-    let key = if req.task.is_video() {
-        "tracks"
-    } else {
-        "objects"
-    };
+    let key = entries_key(task);
     let Some(block) = block else {
-        rep.problems.push("no <twin> block".into());
+        rep.problems.push(StructureProblem::NoBlock);
         return rep;
     };
-    // A block that opens like JSON is read as JSON (prompt version 1); anything else as
-    // compact lines (version 2).
-    let block = block.trim();
-    let entries = if block.starts_with('{') {
-        match json_entries(block, key, req.twin) {
-            Ok(e) => e,
-            Err(why) => {
-                rep.problems.push(why);
-                return rep;
-            }
+    let entries = match entries(block, key, twin) {
+        Ok(e) => e,
+        Err(why) => {
+            rep.problems.push(StructureProblem::NotASubTwin(why));
+            return rep;
         }
-    } else {
-        line_entries(block, req.twin)
     };
     rep.parsed = true;
     let n = entries.len();
     let frac = |k: usize| if n == 0 { 1.0 } else { k as f64 / n as f64 };
 
     let ids: Vec<Option<u32>> = entries.iter().map(|e| e.id).collect();
-    let exists = |id: u32| match req.twin {
-        Twin::Image(t) => t.object(id).is_some(),
-        Twin::Video(v) => v.track(id).is_some(),
-    };
+    let exists = |id: u32| crate::answer::exists(twin, id);
 
     let mut schema_ok = 0;
     let mut agreement = 0.0;
@@ -360,52 +459,52 @@ pub fn check(
                 agreement += a;
                 if *a < 1.0 {
                     rep.problems
-                        .push(format!("{key}[{i}] disagrees with the input twin"));
+                        .push(StructureProblem::Disagrees { key, index: i });
                 }
             }
-            Err(err) => rep
-                .problems
-                .push(format!("{key}[{i}] does not match the schema: {err}")),
+            Err(err) => rep.problems.push(StructureProblem::Schema {
+                key,
+                index: i,
+                error: err.clone(),
+            }),
         }
     }
     let existing = ids.iter().filter(|id| id.is_some_and(exists)).count();
     if existing < n {
-        rep.problems.push(format!(
-            "{} sub-twin id(s) do not exist in the input twin",
-            n - existing
-        ));
+        rep.problems
+            .push(StructureProblem::IdsNotInTwin(n - existing));
     }
     let distinct: HashSet<Option<u32>> = ids.iter().copied().collect();
     if distinct.len() < n {
-        rep.problems.push("the sub-twin repeats ids".into());
+        rep.problems.push(StructureProblem::RepeatedIds);
     }
     let sub_ids: HashSet<u32> = ids.iter().flatten().copied().collect();
     let (answer_valid, answer_in_twin) = match answer {
         Answer::Ids(cited) => {
             let inside = cited.iter().filter(|id| sub_ids.contains(id)).count();
             if inside < cited.len() {
-                rep.problems
-                    .push("the answer cites ids that are not in the sub-twin".into());
+                rep.problems.push(StructureProblem::CitesOutsideSubTwin);
             }
             (1.0, inside as f64 / cited.len() as f64)
         }
         Answer::Box(_) | Answer::Text(_) => (1.0, 1.0),
         Answer::Empty => {
-            rep.problems.push("the answer is empty".into());
+            rep.problems.push(StructureProblem::EmptyAnswer);
             (0.0, 1.0)
         }
         Answer::Invalid(why) => {
-            rep.problems.push(format!("the answer is malformed: {why}"));
+            rep.problems
+                .push(StructureProblem::MalformedAnswer(why.clone()));
             (0.0, 1.0)
         }
     };
     let concise = if n <= cfg.max_subtwin_objects {
         1.0
     } else {
-        rep.problems.push(format!(
-            "the sub-twin lists {n} entries (more than {})",
-            cfg.max_subtwin_objects
-        ));
+        rep.problems.push(StructureProblem::TooManyEntries {
+            entries: n,
+            max: cfg.max_subtwin_objects,
+        });
         cfg.max_subtwin_objects as f64 / n as f64
     };
     let mut checks = vec![
@@ -423,10 +522,10 @@ pub fn check(
     if let Some(rel) = relevant {
         let r = relevance(&sub_ids, rel, cfg.relevance_slack);
         if r < 1.0 {
-            rep.problems.push(format!(
-                "the sub-twin covers the objects the query is about to {:.0}% (they are {rel:?})",
-                100.0 * r
-            ));
+            rep.problems.push(StructureProblem::Irrelevant {
+                coverage: r,
+                relevant: rel.to_vec(),
+            });
         }
         checks.push(("relevant", r));
     }

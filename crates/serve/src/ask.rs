@@ -1,7 +1,10 @@
 //! `POST /v1/ask`: the policy answers a query over a twin, and the answer is decoded against
-//! the twin — a mask as COCO RLE (segmentation), a box (grounding), text (VQA, summaries).
+//! the twin by the answer layer the reward and `dtr1 eval` use ([`dtr1_reward::answer`]) —
+//! a mask as COCO RLE (segmentation), a box (grounding), text (VQA, summaries).
 
-use dtr1_reward::accuracy::{parse_answer, Answer};
+use dtr1_policy::AdapterChoice;
+use dtr1_reward::accuracy::Answer;
+use dtr1_reward::answer::{self, Decoded, Reading};
 use dtr1_reward::Task;
 use dtr1_rle::Rle;
 use dtr1_twin::Twin;
@@ -42,7 +45,8 @@ pub struct AskAnswer {
     /// Segmentation (video): the union of the cited tracks' masks per frame.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub masks: Option<BTreeMap<u32, Rle>>,
-    /// Grounding: the box `[x1, y1, x2, y2]` of the cited object, or the box answered.
+    /// Grounding: the union box `[x1, y1, x2, y2]` of the cited objects (what the reward
+    /// scores), or the box answered.
     #[serde(rename = "box", skip_serializing_if = "Option::is_none")]
     pub bbox: Option<[f64; 4]>,
     /// VQA and summaries: the text answered.
@@ -51,23 +55,18 @@ pub struct AskAnswer {
 }
 
 impl Policy {
-    /// Loads a GGUF model with its tokenizer, and `adapter` (a PEFT directory) on it when
-    /// given; the prompt version is the adapter's (`dtr1_prompt.json`).
+    /// Loads a model (GGUF file or HF directory) with its tokenizer, and `adapter` (a PEFT
+    /// directory) on it when given; the prompt version is the adapter's (`dtr1_prompt.json`).
+    /// `dtr1 serve` resolves `--adapter` / `--no-adapter` / the committed adapter with
+    /// [`AdapterChoice::from_flags`], the rule `dtr1 ask` follows.
     pub fn load(path: &Path, adapter: Option<&Path>) -> Result<Policy, String> {
-        let (mut m, t) = dtr1_policy::load_gguf(path).map_err(|e| e.to_string())?;
-        let version = match adapter {
-            Some(dir) => {
-                m.load_lora(dir)
-                    .map_err(|e| format!("adapter {}: {e}", dir.display()))?;
-                dtr1_prompt::version::of_adapter(dir).map_err(|e| e.to_string())?
-            }
-            None => dtr1_prompt::PromptVersion::LATEST,
-        };
+        let a = dtr1_policy::answering::load(Some(path), &AdapterChoice::given(adapter), None)
+            .map_err(|e| e.to_string())?;
         Ok(Policy {
-            inner: Mutex::new((m, t)),
+            inner: Mutex::new((a.model, a.tokenizer)),
             path: path.display().to_string(),
-            adapter: adapter.map(|d| d.display().to_string()),
-            version,
+            adapter: a.adapter.map(|d| d.display().to_string()),
+            version: a.version,
         })
     }
 
@@ -79,11 +78,7 @@ impl Policy {
         twin: &Twin,
         max_tokens: usize,
     ) -> Result<AskAnswer, String> {
-        let messages: Vec<dtr1_policy::ChatMessage> =
-            dtr1_prompt::build(self.version, task, query, twin)
-                .into_iter()
-                .map(|m| dtr1_policy::ChatMessage::new(m.role, m.content))
-                .collect();
+        let messages = dtr1_policy::chat(dtr1_prompt::build(self.version, task, query, twin));
         let params = dtr1_policy::SamplingParams {
             max_new_tokens: max_tokens,
             temperature: 0.0,
@@ -108,58 +103,37 @@ impl Policy {
     }
 }
 
-/// Decodes a completion's answer against the twin.
+/// Decodes a completion's answer against the twin with the answer layer
+/// ([`dtr1_reward::answer::read`]).
 pub fn decode(task: Task, twin: &Twin, completion: String) -> AskAnswer {
-    let parsed = dtr1_reward::rollout::parse(&completion);
-    let answer = parse_answer(task, parsed.answer.as_deref().unwrap_or(""));
-    let mut out = AskAnswer {
-        completion,
-        answer: serde_json::Value::Null,
-        mask: None,
-        masks: None,
-        bbox: None,
-        text: None,
-    };
-    match (&answer, twin) {
-        (Answer::Ids(ids), Twin::Image(t)) => {
-            out.answer = serde_json::json!(ids);
-            let masks: Vec<Rle> = ids
-                .iter()
-                .filter_map(|i| t.object(*i).and_then(|o| o.mask.clone()))
-                .collect();
-            if task == Task::ImageGrounding {
-                out.bbox = ids.first().and_then(|i| t.object(*i)).and_then(|o| o.bbox);
-            } else if !masks.is_empty() {
-                out.mask = dtr1_rle::merge(&masks, false).ok();
-            }
+    let reading = answer::read(task, twin, &completion);
+    AskAnswer::new(completion, &reading)
+}
+
+impl AskAnswer {
+    /// The answer of a completion as the answer layer read it.
+    pub fn new(completion: String, reading: &Reading) -> AskAnswer {
+        let mut out = AskAnswer {
+            completion,
+            answer: match &reading.answer {
+                Answer::Ids(ids) => serde_json::json!(ids),
+                Answer::Box(b) => serde_json::json!({ "box": b }),
+                Answer::Text(t) => serde_json::json!(t),
+                // An empty or malformed answer decodes to nothing; the completion shows why.
+                Answer::Empty | Answer::Invalid(_) => serde_json::Value::Null,
+            },
+            mask: None,
+            masks: None,
+            bbox: None,
+            text: None,
+        };
+        match &reading.decoded {
+            Decoded::Mask(m) => out.mask = Some(m.clone()),
+            Decoded::FrameMasks(ms) => out.masks = Some(ms.clone()),
+            Decoded::Box(b) => out.bbox = Some(*b),
+            Decoded::Text(t) => out.text = Some(t.clone()),
+            Decoded::Nothing => {}
         }
-        (Answer::Ids(ids), Twin::Video(v)) => {
-            out.answer = serde_json::json!(ids);
-            let mut per_frame: BTreeMap<u32, Vec<Rle>> = BTreeMap::new();
-            for tr in ids.iter().filter_map(|i| v.track(*i)) {
-                for (f, o) in &tr.frames {
-                    if let Some(m) = &o.mask {
-                        per_frame.entry(*f).or_default().push(m.clone());
-                    }
-                }
-            }
-            out.masks = Some(
-                per_frame
-                    .into_iter()
-                    .filter_map(|(f, ms)| dtr1_rle::merge(&ms, false).ok().map(|m| (f, m)))
-                    .collect(),
-            );
-        }
-        (Answer::Box(b), _) => {
-            out.answer = serde_json::json!({ "box": b });
-            out.bbox = Some(*b);
-        }
-        (Answer::Text(t), _) => {
-            out.answer = serde_json::json!(t);
-            out.text = Some(t.clone());
-        }
-        // An empty or malformed answer decodes to nothing; the completion shows why.
-        (Answer::Empty | Answer::Invalid(_), _) => {}
+        out
     }
-    out
 }

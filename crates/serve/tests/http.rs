@@ -692,13 +692,31 @@ fn ask_answers_decode_against_the_twin() {
     )
     .unwrap();
     assert_eq!(a.mask.unwrap(), want);
-    // Grounding: the cited object's box; VQA: the text.
+    // Grounding: the cited object's box, and the union box of several (what the reward
+    // scores; before the answer layer, `/v1/ask` returned the first one's); VQA: the text.
     let a = dtr1_serve::ask::decode(
         Task::ImageGrounding,
         &twin,
         format!("<answer>[{}]</answer>", mug.id),
     );
     assert_eq!(a.bbox, mug.bbox);
+    let a = dtr1_serve::ask::decode(
+        Task::ImageGrounding,
+        &twin,
+        format!("<answer>[{}, {}]</answer>", mug.id, lamp.id),
+    );
+    let (m, l) = (mug.bbox.unwrap(), lamp.bbox.unwrap());
+    let union = [
+        m[0].min(l[0]),
+        m[1].min(l[1]),
+        m[2].max(l[2]),
+        m[3].max(l[3]),
+    ];
+    assert_ne!(
+        union, m,
+        "the test needs boxes whose union is not the first"
+    );
+    assert_eq!(a.bbox, Some(union));
     let a = dtr1_serve::ask::decode(Task::ImageVqa, &twin, "<answer>two</answer>".into());
     assert_eq!(a.text.as_deref(), Some("two"));
 }
