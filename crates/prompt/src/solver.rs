@@ -750,86 +750,67 @@ fn solve_video(spec: &VideoSpec, t: &VideoTwin, v: PromptVersion) -> Option<Work
         }
         out
     };
+    // Tracks whose `kind` event comes `when` one of their own collisions happened, and the
+    // reasoning that names them: the one shape of "stopped after a collision" and "set in
+    // motion by a collision". `v1` is (clause, event tag), `v2` the short clause.
+    let after_own_collision = |kind: EventKind,
+                               when: &dyn Fn(&dtr1_twin::Event, &dtr1_twin::Event) -> bool,
+                               v1: (&str, &str),
+                               v2: &str|
+     -> Option<Worked> {
+        let found: Vec<&dtr1_twin::Event> = events_of(t, kind)
+            .into_iter()
+            .filter(|e| {
+                collides
+                    .iter()
+                    .any(|c| c.tracks.contains(&e.tracks[0]) && when(c, e))
+            })
+            .collect();
+        let mut ids = sorted(found.iter().map(|e| e.tracks[0]).collect());
+        ids.dedup();
+        if ids.is_empty() {
+            return None;
+        }
+        Some(Worked {
+            think: match v {
+                PromptVersion::V1 => format!(
+                    "Collisions: {}. {}: {}.",
+                    collision_words(&collides, v),
+                    v1.0,
+                    list(found.iter().map(|e| format!(
+                        "{} ({}{})",
+                        tname(t, e.tracks[0], v),
+                        v1.1,
+                        e.frame
+                    )))
+                ),
+                PromptVersion::V2 => format!(
+                    "collide {}; {v2}: {}.",
+                    collision_words(&collides, v),
+                    list(
+                        found
+                            .iter()
+                            .map(|e| format!("@{} f={}", e.tracks[0], e.frame))
+                    )
+                ),
+            },
+            entries: partners(&ids),
+            answer: Outcome::Targets(ids),
+        })
+    };
     match spec {
-        VideoSpec::StoppedAfterCollision => {
-            let stops: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Stop)
-                .into_iter()
-                .filter(|s| {
-                    collides
-                        .iter()
-                        .any(|c| c.tracks.contains(&s.tracks[0]) && s.frame >= c.frame)
-                })
-                .collect();
-            let ids = sorted(stops.iter().map(|s| s.tracks[0]).collect());
-            let mut ids = ids;
-            ids.dedup();
-            if ids.is_empty() {
-                return None;
-            }
-            Some(Worked {
-                think: match v {
-                    PromptVersion::V1 => format!(
-                        "Collisions: {}. Stopping after one of their own: {}.",
-                        collision_words(&collides, v),
-                        list(stops.iter().map(|s| format!(
-                            "{} (stop f={})",
-                            tname(t, s.tracks[0], v),
-                            s.frame
-                        )))
-                    ),
-                    PromptVersion::V2 => format!(
-                        "collide {}; stop after: {}.",
-                        collision_words(&collides, v),
-                        list(
-                            stops
-                                .iter()
-                                .map(|s| format!("@{} f={}", s.tracks[0], s.frame))
-                        )
-                    ),
-                },
-                entries: partners(&ids),
-                answer: Outcome::Targets(ids),
-            })
-        }
-        VideoSpec::SetInMotion => {
-            let starts: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Start)
-                .into_iter()
-                .filter(|s| {
-                    collides
-                        .iter()
-                        .any(|c| c.tracks.contains(&s.tracks[0]) && c.frame == s.frame)
-                })
-                .collect();
-            let mut ids = sorted(starts.iter().map(|s| s.tracks[0]).collect());
-            ids.dedup();
-            if ids.is_empty() {
-                return None;
-            }
-            Some(Worked {
-                think: match v {
-                    PromptVersion::V1 => format!(
-                        "Collisions: {}. Starting to move at the frame of its collision: {}.",
-                        collision_words(&collides, v),
-                        list(starts.iter().map(|s| format!(
-                            "{} (f={})",
-                            tname(t, s.tracks[0], v),
-                            s.frame
-                        )))
-                    ),
-                    PromptVersion::V2 => format!(
-                        "collide {}; start then: {}.",
-                        collision_words(&collides, v),
-                        list(
-                            starts
-                                .iter()
-                                .map(|s| format!("@{} f={}", s.tracks[0], s.frame))
-                        )
-                    ),
-                },
-                entries: partners(&ids),
-                answer: Outcome::Targets(ids),
-            })
-        }
+        VideoSpec::StoppedAfterCollision => after_own_collision(
+            EventKind::Stop,
+            &|c, s| s.frame >= c.frame,
+            ("Stopping after one of their own", "stop f="),
+            "stop after",
+        ),
+        VideoSpec::SetInMotion => after_own_collision(
+            EventKind::Start,
+            &|c, s| c.frame == s.frame,
+            ("Starting to move at the frame of its collision", "f="),
+            "start then",
+        ),
         VideoSpec::EnteredLast => {
             let appear: Vec<&dtr1_twin::Event> = events_of(t, EventKind::Appear)
                 .into_iter()
