@@ -83,7 +83,6 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         let adapter =
             dtr1_policy::AdapterChoice::from_flags(a.adapter.as_deref(), a.no_adapter).resolve();
         let p = dtr1_serve::ask::Policy::load(m, adapter.as_deref())
-            .map_err(anyhow::Error::msg)
             .with_context(|| format!("cannot load the policy model {}", m.display()))?;
         eprintln!(
             "/v1/ask: {} + {}, prompt version {}",

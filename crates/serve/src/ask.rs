@@ -12,6 +12,18 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
+use thiserror::Error;
+
+/// Why `/v1/ask`'s policy could not load or answer.
+#[derive(Debug, Error)]
+pub enum AskError {
+    /// The model, its tokenizer or its adapter could not be loaded, or generation failed.
+    #[error(transparent)]
+    Policy(#[from] dtr1_policy::PolicyError),
+    /// A request panicked while it held the policy, so its state cannot be trusted.
+    #[error("the policy lock is poisoned (an earlier request panicked)")]
+    Poisoned,
+}
 
 /// The policy behind `/v1/ask`: a model and its tokenizer, one generation at a time (a
 /// generation already uses every core).
@@ -59,9 +71,8 @@ impl Policy {
     /// directory) on it when given; the prompt version is the adapter's (`dtr1_prompt.json`).
     /// `dtr1 serve` resolves `--adapter` / `--no-adapter` / the committed adapter with
     /// [`AdapterChoice::from_flags`], the rule `dtr1 ask` follows.
-    pub fn load(path: &Path, adapter: Option<&Path>) -> Result<Policy, String> {
-        let a = dtr1_policy::answering::load(Some(path), &AdapterChoice::given(adapter), None)
-            .map_err(|e| e.to_string())?;
+    pub fn load(path: &Path, adapter: Option<&Path>) -> Result<Policy, AskError> {
+        let a = dtr1_policy::answering::load(Some(path), &AdapterChoice::given(adapter), None)?;
         Ok(Policy {
             inner: Mutex::new((a.model, a.tokenizer)),
             path: path.display().to_string(),
@@ -77,7 +88,7 @@ impl Policy {
         query: &str,
         twin: &Twin,
         max_tokens: usize,
-    ) -> Result<AskAnswer, String> {
+    ) -> Result<AskAnswer, AskError> {
         let messages = dtr1_policy::chat(dtr1_prompt::build(self.version, task, query, twin));
         let params = dtr1_policy::SamplingParams {
             max_new_tokens: max_tokens,
@@ -86,16 +97,10 @@ impl Policy {
             ..Default::default()
         };
         let completion = {
-            let guard = self
-                .inner
-                .lock()
-                .map_err(|_| "the policy lock is poisoned")?;
+            let guard = self.inner.lock().map_err(|_| AskError::Poisoned)?;
             let (model, tok) = &*guard;
-            let prompt = tok
-                .encode_chat(&messages, true)
-                .map_err(|e| e.to_string())?;
-            dtr1_policy::generate(model, tok, &[prompt], &params, self.adapter.is_some())
-                .map_err(|e| e.to_string())?
+            let prompt = tok.encode_chat(&messages, true)?;
+            dtr1_policy::generate(model, tok, &[prompt], &params, self.adapter.is_some())?
                 .remove(0)
                 .text
         };

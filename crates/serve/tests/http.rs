@@ -750,7 +750,7 @@ async fn ask_uses_the_policy_and_refuses_without_one() {
     assert!(tuned.adapter.is_some());
     let e =
         dtr1_serve::ask::Policy::load(&path, Some(Path::new("/nonexistent-adapter"))).unwrap_err();
-    assert!(e.contains("nonexistent-adapter"), "{e}");
+    assert!(e.to_string().contains("nonexistent-adapter"), "{e}");
     drop(tuned);
     let policy = dtr1_serve::ask::Policy::load(&path, None).unwrap();
     assert_eq!(policy.version, dtr1_prompt::PromptVersion::LATEST);
