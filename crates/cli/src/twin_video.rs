@@ -43,6 +43,37 @@ pub struct VideoArgs<'a> {
 /// Pictures on a contact sheet.
 const SHEET_FRAMES: usize = 16;
 
+/// Perceives a video with a progress bar over its frames (`total` when known), keeping the
+/// frames `keep` picks for pictures: what `dtr1 twin` and `dtr1 ask` both do with a video.
+pub(crate) fn perceive_with_progress(
+    src: &mut dyn video::FrameSource,
+    pipeline: &Pipeline,
+    max_frames: Option<usize>,
+    total: Option<usize>,
+    keep: &dyn Fn(u32) -> bool,
+    path: &Path,
+) -> Result<video::VideoPerception> {
+    let pb = match total {
+        Some(n) => ProgressBar::new(n as u64),
+        None => ProgressBar::new_spinner(),
+    };
+    pb.set_style(
+        ProgressStyle::with_template("perceiving [{bar:30}] {pos}/{len} frames {elapsed}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let vcfg = VideoConfig {
+        max_frames,
+        ..Default::default()
+    };
+    let out = video::perceive(src, pipeline, &vcfg, keep, &mut |n| {
+        pb.set_position(u64::from(n))
+    })
+    .with_context(|| format!("cannot build the twin of {}", path.display()))?;
+    pb.finish_and_clear();
+    Ok(out)
+}
+
 /// Builds, prints and optionally draws the video twin.
 pub fn run(a: &VideoArgs) -> Result<()> {
     let mut cfg = match a.config {
@@ -63,29 +94,14 @@ pub fn run(a: &VideoArgs) -> Result<()> {
     // to the sheet's size afterwards).
     let step = total.map_or(4, |n| n.div_ceil(SHEET_FRAMES).max(1)) as u32;
     let want_sheet = a.overlay.is_some();
-    let pb = match total {
-        Some(n) => ProgressBar::new(n as u64),
-        None => ProgressBar::new_spinner(),
-    };
-    pb.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} frames {elapsed}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    pb.set_prefix("perceiving");
-    let vcfg = VideoConfig {
-        max_frames: a.max_frames,
-        ..Default::default()
-    };
-    let out = video::perceive(
+    let out = perceive_with_progress(
         src.as_mut(),
         &pipeline,
-        &vcfg,
+        a.max_frames,
+        total,
         &|f| want_sheet && f % step == 0,
-        &mut |n| pb.set_position(u64::from(n)),
-    )
-    .with_context(|| format!("cannot build the twin of {}", a.input.display()))?;
-    pb.finish_and_clear();
+        a.input,
+    )?;
     if let Some(path) = a.overlay {
         let mut kept = out.kept;
         if kept.len() > SHEET_FRAMES {

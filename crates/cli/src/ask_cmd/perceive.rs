@@ -4,10 +4,9 @@
 use super::args::{AskArgs, MediaKind, Request};
 use anyhow::{bail, Context, Result};
 use dtr1_perception::pipeline::{PerceptionConfig, Pipeline};
-use dtr1_perception::video::{self, VideoConfig};
+use dtr1_perception::video;
 use dtr1_twin::Twin;
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -143,28 +142,14 @@ pub(super) fn build_twin(req: &Request, a: &AskArgs, want_pictures: bool) -> Res
         MediaKind::Video => {
             let (mut src, total) = open_video(path, a)?;
             let step = sheet_step(total);
-            let pb = match total {
-                Some(n) => ProgressBar::new(n as u64),
-                None => ProgressBar::new_spinner(),
-            };
-            pb.set_style(
-                ProgressStyle::with_template("perceiving [{bar:30}] {pos}/{len} frames {elapsed}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            let vcfg = VideoConfig {
-                max_frames: a.max_frames,
-                ..Default::default()
-            };
-            let out = video::perceive(
+            let out = crate::twin_video::perceive_with_progress(
                 src.as_mut(),
                 &pipeline,
-                &vcfg,
+                a.max_frames,
+                total,
                 &|f| want_pictures && f.is_multiple_of(step),
-                &mut |n| pb.set_position(u64::from(n)),
-            )
-            .with_context(|| format!("cannot build the twin of {}", path.display()))?;
-            pb.finish_and_clear();
+                path,
+            )?;
             Ok(TwinInput {
                 twin: Twin::Video(out.twin),
                 source: format!("perception ({}) of {}", cfg.backend, path.display()),
